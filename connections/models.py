@@ -1,0 +1,275 @@
+"""Private apps, their secrets, connections and the audit trail.
+
+Tokens are written only by connections.lifecycle; secrets only by connections.services.
+"""
+
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from connections.providers import PROVIDER_CHOICES, ClientAuth, Grant, PkceMode, get_provider
+from portal.fields import EncryptedTextField
+from portal.models import Tenant
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class PrivateApp(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ENABLED = "enabled", "Enabled"
+        DISABLED = "disabled", "Disabled"
+
+    class RefreshPolicy(models.TextChoices):
+        WARM = "warm", "Keep the access token warm"
+        ON_DEMAND = "on_demand", "Refresh on demand"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="apps")
+    name = models.CharField(max_length=120)
+    provider = models.CharField(max_length=40, choices=PROVIDER_CHOICES)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    grant_type = models.CharField(max_length=30, choices=[(g.value, g.label) for g in Grant])
+    client_id = models.CharField(max_length=255)
+    client_auth = models.CharField(
+        max_length=10, choices=[(c.value, c.value) for c in ClientAuth], default=ClientAuth.FORM
+    )
+    pkce_mode = models.CharField(
+        max_length=12, choices=[(m.value, m.value) for m in PkceMode], default=PkceMode.SECRET
+    )
+    account_ids = models.JSONField(default=list, blank=True)
+    redirect_uris = models.JSONField(default=list, blank=True)
+    scopes = models.JSONField(default=list, blank=True)
+    connector_uids = models.JSONField(default=list, blank=True)
+    scope_separator = models.CharField(max_length=3, blank=True, help_text="Generic only.")
+    internal_comments = models.TextField(blank=True)
+    application_url = models.URLField(blank=True)
+    # Overrides of the catalogue's endpoints: the generic provider, custom domains, the sandbox.
+    authorize_url = models.URLField(blank=True)
+    token_url = models.URLField(blank=True)
+    revoke_url = models.URLField(blank=True)
+    api_base_url = models.URLField(blank=True)
+    test_path = models.CharField(max_length=255, blank=True)
+    issuer = models.CharField(max_length=255, blank=True)
+    refresh_policy = models.CharField(
+        max_length=10, choices=RefreshPolicy.choices, default=RefreshPolicy.WARM
+    )
+    # Service-account credentials (Manhattan Active password grant, Manitou subscription keys).
+    service_username = EncryptedTextField(null=True, blank=True)
+    service_password = EncryptedTextField(null=True, blank=True)
+    subscription_key_primary = EncryptedTextField(null=True, blank=True)
+    subscription_key_secondary = EncryptedTextField(null=True, blank=True)
+    #: set when the provider answered invalid_client: the credentials need fixing
+    credentials_invalid_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="app_name_unique_in_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def catalogue(self):
+        return get_provider(self.provider)
+
+    @property
+    def is_enabled(self) -> bool:
+        return self.status == self.Status.ENABLED
+
+    def endpoint(self, name: str) -> str:
+        """An endpoint URL: the app's override, else the catalogue's."""
+        return getattr(self, name) or getattr(self.catalogue, name)
+
+    @property
+    def separator(self) -> str:
+        return self.scope_separator or self.catalogue.scope_separator
+
+    def active_secrets(self):
+        """Secrets to try in order: the primary first, then the newest others."""
+        return self.client_secrets.filter(revoked_at__isnull=True).order_by(
+            "-is_primary", "-created_at"
+        )
+
+
+class ClientSecret(models.Model):
+    app = models.ForeignKey(PrivateApp, on_delete=models.CASCADE, related_name="client_secrets")
+    label = models.CharField(max_length=80, blank=True)
+    value = EncryptedTextField()
+    last_four = models.CharField(max_length=4)
+    #: Manu Online verifies webhooks with the first secret only (seed 000)
+    is_primary = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-is_primary", "created_at"]
+
+    def __str__(self) -> str:
+        return f"••••{self.last_four}"
+
+    @property
+    def masked(self) -> str:
+        return f"••••{self.last_four}"
+
+
+class Connection(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        NEEDS_REAUTH = "needs_reauth", "Needs re-authorisation"
+        FAILING = "failing", "Failing (retrying)"
+        REVOKED = "revoked", "Revoked"
+
+    class Kind(models.TextChoices):
+        USER = "user", "User"
+        SERVICE = "service", "Service account"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="connections")
+    #: PROTECT: an app with connections cannot be deleted
+    app = models.ForeignKey(PrivateApp, on_delete=models.PROTECT, related_name="connections")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="connections",
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.USER)
+    status = models.CharField(
+        max_length=15, choices=Status.choices, default=Status.ACTIVE, db_index=True
+    )
+    account_id = models.CharField(max_length=255, blank=True)
+    account_name = models.CharField(max_length=255, blank=True)
+    access_token = EncryptedTextField(null=True, blank=True)
+    refresh_token = EncryptedTextField(null=True, blank=True)
+    #: sha256 of the stored refresh token, to tell a lost race from a dead token
+    refresh_token_hash = models.CharField(max_length=64, blank=True)
+    token_type = models.CharField(max_length=20, default="Bearer")
+    scope = models.TextField(blank=True)
+    access_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    refresh_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    next_refresh_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    refresh_count = models.PositiveIntegerField(default=0)
+    failure_count = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # The refresh lease (compare-and-set; see lifecycle).
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    #: sha256 of the refresh token sent in the refresh under way
+    inflight_refresh_hash = models.CharField(max_length=64, blank=True)
+    version = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_refresh_at"], name="conn_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.app} · {self.account_name or self.account_id or self.pk}"
+
+    def access_token_valid(self, *, margin_seconds: int = 30) -> bool:
+        if not self.access_token or self.status != self.Status.ACTIVE:
+            return False
+        if self.access_expires_at is None:
+            return True
+        return self.access_expires_at > timezone.now() + timezone.timedelta(seconds=margin_seconds)
+
+
+class AuthorizationAttempt(models.Model):
+    """One server-side record per trip to the provider: single-use, expires in 10 minutes."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    app = models.ForeignKey(PrivateApp, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    #: set when reconnecting, so the connection keeps its id
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    state_hash = models.CharField(max_length=64, unique=True)
+    pkce_verifier = EncryptedTextField(null=True, blank=True)
+    redirect_uri = models.CharField(max_length=500)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"attempt for {self.app} by {self.user} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class AuditEvent(models.Model):
+    class Kind(models.TextChoices):
+        APP_CREATED = "app_created", "App created"
+        APP_UPDATED = "app_updated", "App updated"
+        APP_STATUS = "app_status", "App status changed"
+        APP_DELETED = "app_deleted", "App deleted"
+        APP_CREDENTIALS_INVALID = "app_credentials_invalid", "App credentials rejected"
+        SECRET_ADDED = "secret_added", "Secret added"
+        SECRET_PRIMARY = "secret_primary", "Secret made primary"
+        SECRET_REVOKED = "secret_revoked", "Secret revoked"
+        SCOPES_WIDENED = "scopes_widened", "Scopes widened"
+        AUTHORIZED = "authorized", "Authorised"
+        AUTHORIZE_FAILED = "authorize_failed", "Authorisation failed"
+        REFRESHED = "refreshed", "Refreshed"
+        REFRESH_FAILED = "refresh_failed", "Refresh failed"
+        REAUTH_NEEDED = "reauth_needed", "Re-authorisation needed"
+        REVOKED = "revoked", "Revoked"
+        TESTED = "tested", "Tested"
+        API_KEY_CREATED = "api_key_created", "API key created"
+        API_KEY_REVOKED = "api_key_revoked", "API key revoked"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="events")
+    app = models.ForeignKey(
+        PrivateApp, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=30, choices=Kind.choices, db_index=True)
+    message = models.TextField(blank=True)
+    #: the provider's X-Request-Id, for support tickets
+    request_id = models.CharField(max_length=120, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class TenantApiKey(models.Model):
+    """A key a tenant's own services use for the token API; only its hash is stored."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=12, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -1,0 +1,226 @@
+"""The providers catalogue, as data: one frozen record per provider, in one explicit dict.
+
+Every number comes from the vendor documents in shared/seeds/ (cited per field where it is not
+obvious). The generic provider takes its endpoints and options from the app's own fields.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+
+
+class Grant(StrEnum):
+    AUTHORIZATION_CODE = "authorization_code"
+    CLIENT_CREDENTIALS = "client_credentials"
+    PASSWORD = "password"
+
+    @property
+    def label(self) -> str:
+        return {
+            "authorization_code": "Authorization code (users click Connect)",
+            "client_credentials": "Client credentials (service account)",
+            "password": "Resource-owner password (service user)",
+        }[self.value]
+
+
+class ClientAuth(StrEnum):
+    """How the client authenticates at the token endpoint (RFC 6749 §2.3.1)."""
+
+    FORM = "form"  # client_id and client_secret in an x-www-form-urlencoded body
+    BASIC = "basic"  # HTTP Basic header, form body
+    JSON = "json"  # client_id and client_secret in a JSON body
+
+
+class PkceMode(StrEnum):
+    """Manus's three modes (seed 003); other providers use SECRET only."""
+
+    SECRET = "secret"
+    PKCE_SECRET = "pkce_secret"
+    PKCE = "pkce"
+
+    @property
+    def uses_pkce(self) -> bool:
+        return self is not PkceMode.SECRET
+
+    @property
+    def needs_secret(self) -> bool:
+        return self is not PkceMode.PKCE
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    requests: int
+    per_seconds: int
+
+
+@dataclass(frozen=True)
+class Provider:
+    key: str
+    name: str
+    grants: tuple[Grant, ...]
+    authorize_url: str = ""
+    token_url: str = ""
+    revoke_url: str = ""
+    api_base_url: str = ""
+    test_path: str = ""
+    issuer: str = ""
+    client_auth: ClientAuth = ClientAuth.FORM
+    client_auths: tuple[ClientAuth, ...] = (ClientAuth.FORM,)
+    scope_separator: str = " "
+    known_scopes: tuple[str, ...] = ()
+    broad_scopes: tuple[str, ...] = ()
+    default_scopes: tuple[str, ...] = ()
+    pkce_modes: tuple[PkceMode, ...] = (PkceMode.SECRET,)
+    rotates_refresh: bool = False
+    revokes: bool = False
+    access_lifetime: timedelta = timedelta(hours=1)
+    refresh_lifetime: timedelta | None = None
+    max_account_ids: int = 0
+    max_redirect_uris: int = 3
+    max_client_secrets: int = 2
+    token_rate_limit: RateLimit | None = None
+    api_key_header: str = ""
+    request_id_header: str = ""
+    #: scopes or connectors added to an app invalidate every token already issued (seed 003)
+    widening_scopes_invalidates: bool = False
+    generic: bool = False
+    help: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def uses_redirect(self) -> bool:
+        return Grant.AUTHORIZATION_CODE in self.grants
+
+    @property
+    def is_service_account(self) -> bool:
+        return not self.uses_redirect
+
+    def join_scopes(self, scopes) -> str:
+        return self.scope_separator.join(scopes)
+
+    def split_scopes(self, raw: str) -> list[str]:
+        parts = raw.replace(",", " ").split() if raw else []
+        return list(dict.fromkeys(parts))
+
+
+MANU_ONLINE = Provider(
+    key="manu_online",
+    name="Manu Online",
+    grants=(Grant.AUTHORIZATION_CODE,),  # seed 000: "Manu api allows only authorization code"
+    authorize_url="https://auth.manuonline.com/oauth/authorize",  # seed 001
+    token_url="https://auth.manuonline.com/oauth/token",
+    api_base_url="https://api.manuonline.com",
+    test_path="/me",  # seed 000: "/me is a good place to test"
+    issuer="https://auth.manuonline.com",
+    client_auth=ClientAuth.FORM,  # seed 001: x-www-form-urlencoded body
+    scope_separator=",",  # seed 000: "comma delimited list"
+    known_scopes=("API_ALL",),
+    broad_scopes=("API_ALL",),
+    rotates_refresh=True,  # seed 001: every refresh returns a new single-use refresh token
+    access_lifetime=timedelta(minutes=30),
+    refresh_lifetime=timedelta(days=730),
+    max_account_ids=3,
+    max_redirect_uris=3,
+    max_client_secrets=2,  # seed 000: the second secret is optional, for rotation
+    help="Register the app in Manu Online (Admin – Integrations – Private apps). It starts "
+    "pending until Manu Online support enables it. Webhooks are verified with the first secret.",
+    notes=(
+        "Apps start pending until Manu Online support enables them.",
+        "Webhook signatures are verified with the first (primary) secret only.",
+        "Refresh tokens are single-use: each refresh returns a new one (seed 001).",
+    ),
+)
+
+MANUS = Provider(
+    key="manus",
+    name="Manus",
+    grants=(Grant.AUTHORIZATION_CODE,),
+    authorize_url="https://manus.im/openapi/oauth",  # seed 003
+    token_url="https://api.manus.ai/oauth/token",
+    revoke_url="https://api.manus.ai/oauth/revoke",
+    api_base_url="https://api.manus.ai",
+    test_path="/v2/task.list",
+    issuer="https://api.manus.ai",
+    client_auth=ClientAuth.JSON,
+    client_auths=(ClientAuth.JSON, ClientAuth.FORM, ClientAuth.BASIC),
+    known_scopes=(
+        "create_task",
+        "manage_all_tasks",
+        "create_project",
+        "use_connectors",
+        "use_my_browsers",
+    ),
+    broad_scopes=("manage_all_tasks",),
+    default_scopes=("create_task",),
+    pkce_modes=(PkceMode.PKCE_SECRET, PkceMode.SECRET, PkceMode.PKCE),
+    rotates_refresh=True,  # seed 003: refresh atomically revokes the old pair
+    revokes=True,  # RFC 7009 endpoint
+    access_lifetime=timedelta(hours=24),
+    refresh_lifetime=timedelta(days=30),
+    max_redirect_uris=3,
+    max_client_secrets=5,  # seed 003: up to 5 active client secrets
+    token_rate_limit=RateLimit(60, 60),  # seed 003: 60 / min per client_id
+    request_id_header="X-Request-Id",
+    widening_scopes_invalidates=True,
+    help="Create an OAuth app in Manus Integrations settings (Team accounts only). PKCE + "
+    "secret is recommended for servers; PKCE alone is for public clients without a secret.",
+    notes=(
+        "Adding scopes or connector UIDs invalidates every token already issued.",
+        "Token and revoke endpoints allow 60 requests per minute per client id.",
+    ),
+)
+
+MANHATTAN_ACTIVE = Provider(
+    key="manhattan_active",
+    name="Manhattan Active",
+    grants=(Grant.PASSWORD,),  # seed 002: resource-owner password credentials grant
+    test_path="/organization/api/organization/user/allDetails/userId/{username}",
+    client_auth=ClientAuth.BASIC,  # seed 002: auth=(client_id, client_secret)
+    client_auths=(ClientAuth.BASIC,),
+    max_redirect_uris=0,
+    max_client_secrets=1,
+    help="Each Manhattan Active environment has its own host: give its token URL and API base "
+    "URL. The service user's username and password are stored encrypted like a secret.",
+)
+
+MANITOU_GROUP = Provider(
+    key="manitou_group",
+    name="Manitou Group",
+    grants=(Grant.CLIENT_CREDENTIALS,),  # seed 004: service accounts, client credentials
+    token_url="https://api.manitou-group.com/v1/token",
+    api_base_url="https://api.manitou-group.com",
+    test_path="/v1/products",
+    client_auth=ClientAuth.BASIC,  # seed 004: Authorization: Basic base64(id:secret)
+    client_auths=(ClientAuth.BASIC,),
+    known_scopes=("Products",),
+    default_scopes=("Products",),  # seed 004: scope=Products
+    access_lifetime=timedelta(seconds=3568),  # seed 004 example: expires_in 3568
+    max_redirect_uris=0,
+    max_client_secrets=2,  # seed 004: secret 1 and secret 2
+    api_key_header="Ocp-Apim-Subscription-Key",  # seed 004: primary or secondary key
+    help="Use the client id and secret 1 / secret 2 from your API Store profile. Optionally add "
+    "the subscription keys (primary and secondary) sent as Ocp-Apim-Subscription-Key.",
+)
+
+GENERIC = Provider(
+    key="generic",
+    name="Generic OAuth 2.0",
+    grants=(Grant.AUTHORIZATION_CODE, Grant.CLIENT_CREDENTIALS, Grant.PASSWORD),
+    client_auths=(ClientAuth.FORM, ClientAuth.BASIC, ClientAuth.JSON),
+    pkce_modes=(PkceMode.SECRET, PkceMode.PKCE_SECRET, PkceMode.PKCE),
+    max_redirect_uris=3,
+    max_client_secrets=2,
+    revokes=True,
+    generic=True,
+    help="Any OAuth 2.0 provider: give its endpoints, scope separator and client "
+    "authentication method yourself.",
+)
+
+PROVIDERS: dict[str, Provider] = {
+    p.key: p for p in (MANU_ONLINE, MANUS, MANHATTAN_ACTIVE, MANITOU_GROUP, GENERIC)
+}
+PROVIDER_CHOICES = [(p.key, p.name) for p in PROVIDERS.values()]
+
+
+def get_provider(key: str) -> Provider:
+    return PROVIDERS[key]

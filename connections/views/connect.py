@@ -1,0 +1,2 @@
+urlpatterns: list = []
+callback_urlpatterns: list = []

@@ -1,0 +1,37 @@
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from portal.models import Membership, Tenant
+
+DEMO_PASSWORD = "demo-admin-pass"
+
+
+class Command(BaseCommand):
+    help = "Create (or keep) the demo tenant, its admin, and one sandbox app per provider."
+
+    def handle(self, *args, **options):
+        User = get_user_model()
+        with transaction.atomic():
+            tenant, _ = Tenant.objects.get_or_create(slug="demo", defaults={"name": "Demo Company"})
+            admin, created = User.objects.get_or_create(
+                username="admin", defaults={"is_staff": True, "is_superuser": True}
+            )
+            if created:
+                admin.set_password(DEMO_PASSWORD)
+                admin.save()
+            Membership.objects.get_or_create(
+                user=admin, tenant=tenant, defaults={"role": Membership.Role.ADMIN}
+            )
+            if settings.SANDBOX_ENABLED:
+                from sandbox.demo import create_demo_apps
+
+                for app in create_demo_apps(tenant=tenant, user=admin):
+                    self.stdout.write(f"  demo app: {app.name} ({app.get_status_display()})")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo ready: {settings.PORTAL_BASE_URL}/login/  user: admin  password: {DEMO_PASSWORD}"
+                + ("" if created else " (unchanged since it was first created)")
+            )
+        )

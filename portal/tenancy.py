@@ -1,0 +1,58 @@
+"""The one scoping path for tenant-owned objects.
+
+Every view that works inside a tenant is wrapped by `tenant_view`, which loads the tenant from
+the URL only through the user's own membership (another tenant is a 404, never a 403), and
+checks the role for views that change something. Objects are loaded with `get_in_tenant`.
+"""
+
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import TypeVar
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404
+
+from portal.models import Membership, Tenant
+
+Role = Membership.Role
+M = TypeVar("M", bound=models.Model)
+
+
+def membership_in_tenant(*, user, slug: str) -> Membership:
+    try:
+        return Membership.objects.select_related("tenant").get(user=user, tenant__slug=slug)
+    except Membership.DoesNotExist:
+        raise Http404("No such tenant.") from None
+
+
+def get_in_tenant(model_or_qs: type[M] | models.QuerySet, *, tenant: Tenant, **lookup) -> M:
+    """Look an object up inside `tenant`; missing and foreign answer the same 404."""
+    qs = model_or_qs if isinstance(model_or_qs, models.QuerySet) else model_or_qs._default_manager
+    return get_object_or_404(qs.filter(tenant=tenant), **lookup)
+
+
+def tenant_view(*, roles: Iterable[str] | None = None) -> Callable:
+    """Resolve `tenant_slug` into request.tenant / request.membership and check the role."""
+    allowed = frozenset(roles) if roles is not None else None
+
+    def decorator(view: Callable) -> Callable:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, tenant_slug: str, *args, **kwargs):
+            membership = membership_in_tenant(user=request.user, slug=tenant_slug)
+            if allowed is not None and membership.role not in allowed:
+                raise PermissionDenied("Your role in this tenant does not allow this.")
+            request.membership = membership
+            request.tenant = membership.tenant
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+admin_only = tenant_view(roles=[Role.ADMIN])
+any_member = tenant_view()

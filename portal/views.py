@@ -1,0 +1,25 @@
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from portal.tenancy import any_member
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Send the user to their tenant, or let them pick one when they have several."""
+    memberships = list(request.user.memberships.select_related("tenant"))
+    if len(memberships) == 1:
+        return redirect("dashboard", tenant_slug=memberships[0].tenant.slug)
+    return render(request, "portal/tenant_picker.html", {"memberships": memberships})
+
+
+@any_member
+def dashboard(request: HttpRequest) -> HttpResponse:
+    from connections.selectors import dashboard_summary
+
+    return render(
+        request,
+        "portal/dashboard.html",
+        dashboard_summary(tenant=request.tenant, user=request.user),
+    )
