@@ -154,3 +154,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Talking to providers and keeping tokens alive.
+PROVIDER_CONNECT_TIMEOUT = env.float("PROVIDER_CONNECT_TIMEOUT", default=5.0)
+PROVIDER_READ_TIMEOUT = env.float("PROVIDER_READ_TIMEOUT", default=15.0)
+REFRESH_LEASE_SECONDS = env.int("REFRESH_LEASE_SECONDS", default=90)
+REFRESH_BATCH_SIZE = env.int("REFRESH_BATCH_SIZE", default=200)

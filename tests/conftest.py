@@ -3,16 +3,10 @@
 alice: admin of Acme · bob: member of Acme · olive: ops of Acme · carol: admin of Globex.
 """
 
-import os
+import pytest
+from django.contrib.auth import get_user_model
 
-# Before Django loads settings (pytest-django imports them after the initial conftests).
-os.environ.setdefault("DEBUG", "true")
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-import pytest  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-
-from portal.models import Membership, Tenant  # noqa: E402
+from portal.models import Membership, Tenant
 
 PASSWORD = "correct horse battery staple"
 
