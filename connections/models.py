@@ -9,7 +9,14 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from connections.providers import PROVIDER_CHOICES, ClientAuth, Grant, PkceMode, get_provider
+from connections.providers import (
+    PROVIDER_CHOICES,
+    ClientAuth,
+    Grant,
+    PkceMode,
+    RateLimit,
+    get_provider,
+)
 from portal.fields import EncryptedTextField
 from portal.models import Tenant
 
@@ -57,6 +64,9 @@ class PrivateApp(models.Model):
     refresh_policy = models.CharField(
         max_length=10, choices=RefreshPolicy.choices, default=RefreshPolicy.WARM
     )
+    #: token-endpoint rate limit per client id; blank takes the catalogue's
+    token_rate_limit = models.PositiveIntegerField(null=True, blank=True)
+    token_rate_window = models.PositiveIntegerField(null=True, blank=True, help_text="seconds")
     # Service-account credentials (Manhattan Active password grant, Manitou subscription keys).
     service_username = EncryptedTextField(null=True, blank=True)
     service_password = EncryptedTextField(null=True, blank=True)
@@ -94,6 +104,11 @@ class PrivateApp(models.Model):
     @property
     def separator(self) -> str:
         return self.scope_separator or self.catalogue.scope_separator
+
+    def rate_limit(self) -> RateLimit | None:
+        if self.token_rate_limit and self.token_rate_window:
+            return RateLimit(self.token_rate_limit, self.token_rate_window)
+        return self.catalogue.token_rate_limit
 
     def active_secrets(self):
         """Secrets to try in order: the primary first, then the newest others."""
@@ -162,6 +177,8 @@ class Connection(models.Model):
     access_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     refresh_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     next_refresh_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    #: set by the beat picker when it enqueues a refresh, so a queued task is not queued again
+    refresh_enqueued_at = models.DateTimeField(null=True, blank=True)
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
     refresh_count = models.PositiveIntegerField(default=0)
     failure_count = models.PositiveIntegerField(default=0)
@@ -183,7 +200,7 @@ class Connection(models.Model):
         return f"{self.app} · {self.account_name or self.account_id or self.pk}"
 
     def access_token_valid(self, *, margin_seconds: int = 30) -> bool:
-        if not self.access_token or self.status != self.Status.ACTIVE:
+        if not self.access_token or self.status not in (self.Status.ACTIVE, self.Status.FAILING):
             return False
         if self.access_expires_at is None:
             return True
@@ -210,6 +227,16 @@ class AuthorizationAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt for {self.app} by {self.user} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class RateLimitWindow(models.Model):
+    """The DB fallback of the token-endpoint limiter (Redis holds it when configured)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    stamps = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class AuditEvent(models.Model):
