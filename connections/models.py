@@ -199,6 +199,19 @@ class Connection(models.Model):
     def __str__(self) -> str:
         return f"{self.app} · {self.account_name or self.account_id or self.pk}"
 
+    #: a claim older than this is presumed lost with its task, and the row is picked again
+    ENQUEUE_TIMEOUT = timezone.timedelta(minutes=10)
+
+    @classmethod
+    def claim_for_refresh(cls, pk: int, *, now) -> bool:
+        stale = now - cls.ENQUEUE_TIMEOUT
+        return (
+            cls.objects.filter(pk=pk)
+            .filter(models.Q(refresh_enqueued_at__isnull=True) | models.Q(refresh_enqueued_at__lt=stale))
+            .update(refresh_enqueued_at=now)
+            == 1
+        )
+
     def access_token_valid(self, *, margin_seconds: int = 30) -> bool:
         if not self.access_token or self.status not in (self.Status.ACTIVE, self.Status.FAILING):
             return False

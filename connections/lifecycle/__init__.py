@@ -1,0 +1,1 @@
+"""The token lifecycle: the only code that writes tokens (obtain, refresh, revoke)."""

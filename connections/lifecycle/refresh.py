@@ -1,0 +1,243 @@
+"""Refreshing one connection: lease, rate limit, call, store first, then classify.
+
+Order matters: the provider's answer is stored by store_tokens before any event, e-mail or
+API call. A refresh token is sent again only after a transport failure (no answer came back),
+and only by the lease holder.
+"""
+
+import logging
+import time
+from datetime import timedelta
+from enum import StrEnum
+
+from django.conf import settings
+from django.utils import timezone
+
+from connections import audit, ratelimit
+from connections.lifecycle import lease
+from connections.lifecycle.notify import connection_path, tell_admins
+from connections.lifecycle.provider_calls import call_with_secrets, renewal_call
+from connections.lifecycle.schedule import backoff
+from connections.lifecycle.store import store_tokens
+from connections.models import AuditEvent, Connection, PrivateApp
+from connections.oauth import ErrorKind, ProviderError
+
+log = logging.getLogger(__name__)
+Kind = AuditEvent.Kind
+Status = Connection.Status
+RATE_LIMIT_MAX_WAIT = 30.0
+
+
+class Outcome(StrEnum):
+    REFRESHED = "refreshed"
+    FRESH = "fresh"  # nothing to do: the token is valid or not yet due
+    SUPERSEDED = "superseded"  # another worker refreshed first; its tokens stand
+    BUSY = "busy"  # another worker holds the lease
+    SKIPPED = "skipped"  # not refreshable (revoked, needs re-authorisation, app disabled)
+    RETRY_SCHEDULED = "retry_scheduled"
+    NEEDS_REAUTH = "needs_reauth"
+    APP_CREDENTIALS_INVALID = "app_credentials_invalid"
+
+
+def refresh_connection(connection_id: int, *, reason: str, force: bool = False) -> Outcome:
+    """reason "scheduled" refreshes only when due; "on_demand" only when the access token is
+    no longer valid; force (a person clicked Refresh) always."""
+    try:
+        conn = Connection.objects.select_related("app", "tenant").get(pk=connection_id)
+    except Connection.DoesNotExist:
+        return Outcome.SKIPPED
+    now = timezone.now()
+    if (
+        conn.status not in (Status.ACTIVE, Status.FAILING)
+        or conn.app.status == PrivateApp.Status.DISABLED
+    ):
+        return Outcome.SKIPPED
+    if not force:
+        due = conn.next_refresh_at is not None and conn.next_refresh_at <= now
+        if (reason == "scheduled" and not due) or (
+            reason != "scheduled" and conn.access_token_valid()
+        ):
+            return Outcome.FRESH
+    if conn.kind == Connection.Kind.USER and not conn.refresh_token:
+        return _needs_reauth(
+            conn,
+            "the provider issued no refresh token, so the access token "
+            "cannot be renewed without the user",
+            owner=None,
+        )
+    if conn.refresh_expires_at and conn.refresh_expires_at <= now:
+        return _needs_reauth(conn, "the refresh token expired before it was used", owner=None)
+
+    owner = lease.new_owner()
+    if not lease.acquire(conn, owner=owner):
+        return Outcome.BUSY
+    started = time.monotonic()
+    try:
+        return _refresh_under_lease(conn, owner=owner, started=started, reason=reason)
+    finally:
+        lease.release(conn.pk, owner=owner)
+
+
+def _refresh_under_lease(conn: Connection, *, owner: str, started: float, reason: str) -> Outcome:
+    app = conn.app
+    if not ratelimit.acquire(
+        ratelimit.key_for(app), app.rate_limit(), max_wait=RATE_LIMIT_MAX_WAIT
+    ):
+        _schedule_retry(
+            conn,
+            owner,
+            delay=timedelta(seconds=RATE_LIMIT_MAX_WAIT),
+            error="waiting for the token-endpoint rate limit",
+            count_failure=False,
+        )
+        return Outcome.RETRY_SCHEDULED
+    # Stop re-sending after transport failures once the lease could lapse mid-call.
+    deadline = started + settings.REFRESH_LEASE_SECONDS / 2
+    try:
+        tokens, secret_index = call_with_secrets(app, renewal_call(conn, app), deadline=deadline)
+    except ProviderError as exc:
+        return _classify(conn, exc, owner=owner)
+    store_tokens(conn=conn, tokens=tokens)  # first, before anything else
+    PrivateApp.objects.filter(pk=app.pk, credentials_invalid_at__isnull=False).update(
+        credentials_invalid_at=None
+    )
+    audit.record(
+        Kind.REFRESHED,
+        tenant=conn.tenant,
+        connection=conn,
+        request_id=tokens.request_id,
+        message=f"Tokens renewed ({reason})."
+        + (
+            " The primary secret was rejected; a secondary secret was accepted."
+            if secret_index
+            else ""
+        ),
+        rotated=bool(tokens.refresh_token),
+        reason=reason,
+    )
+    return Outcome.REFRESHED
+
+
+def _classify(conn: Connection, exc: ProviderError, *, owner: str) -> Outcome:
+    if exc.kind == ErrorKind.INVALID_GRANT:
+        current = (
+            Connection.objects.filter(pk=conn.pk)
+            .values_list("refresh_token_hash", flat=True)
+            .first()
+        )
+        if conn.kind == Connection.Kind.USER and current != conn.refresh_token_hash:
+            return Outcome.SUPERSEDED  # another worker stored a newer token meanwhile
+        why = "the provider rejected the refresh token (invalid_grant)"
+        if conn.kind == Connection.Kind.SERVICE:
+            why = "the provider rejected the service-account credentials (invalid_grant)"
+        elif conn.failure_count:
+            why += (
+                f" after {conn.failure_count} earlier attempt(s) got no usable answer "
+                f"(last: {conn.last_error}); the provider most likely consumed the token "
+                "in a refresh whose reply was lost"
+            )
+        return _needs_reauth(conn, why, owner=owner, request_id=exc.request_id)
+    if exc.kind == ErrorKind.INVALID_CLIENT:
+        return _app_credentials_invalid(conn, exc, owner=owner)
+    if exc.kind == ErrorKind.RATE_LIMITED:
+        delay = timedelta(seconds=(exc.retry_after or 30) + 1)
+        _schedule_retry(
+            conn,
+            owner,
+            delay=delay,
+            error=exc.describe(),
+            request_id=exc.request_id,
+            count_failure=False,
+        )
+        return Outcome.RETRY_SCHEDULED
+    if exc.transient:
+        _schedule_retry(
+            conn,
+            owner,
+            delay=backoff(conn.failure_count + 1),
+            error=exc.describe(),
+            request_id=exc.request_id,
+        )
+        return Outcome.RETRY_SCHEDULED
+    return _needs_reauth(
+        conn,
+        f"the provider refused the refresh: {exc.describe()}",
+        owner=owner,
+        request_id=exc.request_id,
+    )
+
+
+def _owned(conn: Connection, owner: str | None):
+    qs = Connection.objects.filter(pk=conn.pk)
+    return qs.filter(lease_owner=owner) if owner else qs
+
+
+def _schedule_retry(
+    conn, owner, *, delay: timedelta, error: str, request_id: str = "", count_failure: bool = True
+) -> None:
+    now = timezone.now()
+    failures = conn.failure_count + (1 if count_failure else 0)
+    still_valid = conn.access_expires_at is not None and conn.access_expires_at > now
+    _owned(conn, owner).update(
+        status=Status.ACTIVE if still_valid and not count_failure else Status.FAILING,
+        failure_count=failures,
+        last_error=error[:2000],
+        next_refresh_at=now + delay,
+        refresh_enqueued_at=None,
+    )
+    audit.record(
+        Kind.REFRESH_FAILED,
+        tenant=conn.tenant,
+        connection=conn,
+        request_id=request_id,
+        message=f"Refresh failed, retrying in {int(delay.total_seconds())} s: {error}",
+        failures=failures,
+    )
+
+
+def _needs_reauth(conn, why: str, *, owner: str | None, request_id: str = "") -> Outcome:
+    _owned(conn, owner).update(
+        status=Status.NEEDS_REAUTH,
+        next_refresh_at=None,
+        refresh_enqueued_at=None,
+        last_error=why[:2000],
+    )
+    audit.record(
+        Kind.REAUTH_NEEDED,
+        tenant=conn.tenant,
+        connection=conn,
+        request_id=request_id,
+        message=f"Re-authorisation needed: {why}.",
+    )
+    tell_admins(
+        tenant=conn.tenant,
+        subject=f"Connection to {conn.app.name} needs re-authorisation",
+        body=f"{conn} stopped refreshing: {why}. Open it and click Reconnect.",
+        path=connection_path(conn),
+    )
+    return Outcome.NEEDS_REAUTH
+
+
+def _app_credentials_invalid(conn, exc: ProviderError, *, owner: str) -> Outcome:
+    app, now = conn.app, timezone.now()
+    first_time = PrivateApp.objects.filter(pk=app.pk, credentials_invalid_at__isnull=True).update(
+        credentials_invalid_at=now
+    )
+    _schedule_retry(
+        conn, owner, delay=timedelta(minutes=15), error=exc.describe(), request_id=exc.request_id
+    )
+    if first_time:
+        audit.record(
+            Kind.APP_CREDENTIALS_INVALID,
+            tenant=conn.tenant,
+            app=app,
+            request_id=exc.request_id,
+            message="The provider rejected every client secret of this app (invalid_client).",
+        )
+        tell_admins(
+            tenant=conn.tenant,
+            subject=f"{app.name}: client credentials rejected",
+            body="The provider answered invalid_client for every secret of this app. "
+            "Check the client id and add the current secret.",
+        )
+    return Outcome.APP_CREDENTIALS_INVALID

@@ -1,0 +1,44 @@
+"""A valid access token for callers (the token API, the Test button), refreshing on demand.
+
+Callers that find a refresh under way wait for it (bounded) and read the new token, so many
+concurrent requests cause exactly one call to the provider.
+"""
+
+import time
+
+from connections.lifecycle.refresh import Outcome, refresh_connection
+from connections.models import Connection
+
+Status = Connection.Status
+POLL_SECONDS = 0.05
+
+
+class TokenUnavailable(Exception):
+    """No valid token can be given: `reason` says why (needs_reauth, revoked, provider_down,
+    busy)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def valid_connection(connection_id: int, *, wait_seconds: float = 20.0) -> Connection:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        conn = Connection.objects.select_related("app", "tenant").get(pk=connection_id)
+        if conn.status in (Status.NEEDS_REAUTH, Status.REVOKED):
+            raise TokenUnavailable(conn.status, conn.last_error or conn.get_status_display())
+        if conn.access_token_valid():
+            return conn
+        outcome = refresh_connection(connection_id, reason="on_demand")
+        if outcome in (Outcome.REFRESHED, Outcome.SUPERSEDED, Outcome.FRESH, Outcome.NEEDS_REAUTH):
+            continue
+        if outcome == Outcome.BUSY:
+            if time.monotonic() > deadline:
+                raise TokenUnavailable("busy", "a refresh is under way; try again shortly")
+            time.sleep(POLL_SECONDS)
+            continue
+        conn.refresh_from_db()
+        if conn.access_token_valid():
+            return conn
+        raise TokenUnavailable("provider_down", conn.last_error or "the provider did not answer")

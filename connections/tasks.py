@@ -1,0 +1,31 @@
+"""Thin Celery wrappers around the lifecycle. The schedule lives in the database
+(next_refresh_at), never in the queue: no countdown or ETA outlives the broker's timeout."""
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from connections.lifecycle.refresh import refresh_connection
+from connections.models import Connection
+from connections.selectors import connections_due_for_refresh
+
+
+@shared_task(name="connections.refresh_connection")
+def refresh_connection_task(connection_id: int, reason: str = "scheduled") -> str:
+    try:
+        return refresh_connection(connection_id, reason=reason)
+    finally:
+        # Whatever happened, the row may be picked again by the next beat tick.
+        Connection.objects.filter(pk=connection_id).update(refresh_enqueued_at=None)
+
+
+@shared_task(name="connections.enqueue_due_refreshes")
+def enqueue_due_refreshes() -> int:
+    """Claim due connections in a bounded batch and enqueue one refresh task each."""
+    now = timezone.now()
+    enqueued = 0
+    for pk in connections_due_for_refresh(now=now, limit=settings.REFRESH_BATCH_SIZE):
+        if Connection.claim_for_refresh(pk, now=now):
+            refresh_connection_task.delay(pk)
+            enqueued += 1
+    return enqueued
