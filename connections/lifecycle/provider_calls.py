@@ -23,6 +23,7 @@ def call_with_secrets(
 ) -> tuple[TokenSet, int]:
     """Returns the tokens and which secret (0 = primary) the provider accepted."""
     rejected: ProviderError | None = None
+    unanswered = 0
     for index, secret in enumerate(secrets_to_try(app)):
         creds = oauth.credentials_for(app, secret)
         for attempt in range(TRANSPORT_RETRIES + 1):
@@ -35,11 +36,14 @@ def call_with_secrets(
                     and attempt < TRANSPORT_RETRIES
                     and not out_of_time
                 ):
+                    unanswered += 1
                     time.sleep(0.2 * 2**attempt)
                     continue
                 if exc.kind == ErrorKind.INVALID_CLIENT:
                     rejected = exc
                     break
+                # Lets the caller explain an invalid_grant that follows an unanswered call.
+                exc.unanswered_before = unanswered
                 raise
     assert rejected is not None
     raise rejected

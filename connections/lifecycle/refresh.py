@@ -130,11 +130,17 @@ def _classify(conn: Connection, exc: ProviderError, *, owner: str) -> Outcome:
         why = "the provider rejected the refresh token (invalid_grant)"
         if conn.kind == Connection.Kind.SERVICE:
             why = "the provider rejected the service-account credentials (invalid_grant)"
-        elif conn.failure_count:
+        elif conn.inflight_refresh_hash and conn.inflight_refresh_hash == conn.refresh_token_hash:
             why += (
-                f" after {conn.failure_count} earlier attempt(s) got no usable answer "
-                f"(last: {conn.last_error}); the provider most likely consumed the token "
-                "in a refresh whose reply was lost"
+                "; an earlier refresh that sent this same token stopped (its worker died) "
+                "before storing the answer, so the provider most likely consumed it"
+            )
+        elif conn.failure_count or getattr(exc, "unanswered_before", 0):
+            earlier = conn.last_error or "the call timed out or the connection dropped"
+            why += (
+                " after an earlier attempt with the same token got no usable answer "
+                f"({earlier}); the provider most likely consumed the token in a refresh "
+                "whose reply was lost"
             )
         return _needs_reauth(conn, why, owner=owner, request_id=exc.request_id)
     if exc.kind == ErrorKind.INVALID_CLIENT:
