@@ -1,1 +1,240 @@
-urlpatterns: list = []
+"""The private app registry: admins register and change apps, everyone in the tenant reads.
+
+Views parse input and pick the template; connections.services does every write.
+"""
+
+import copy
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+
+from connections import services
+from connections.forms import AppForm, ProviderChoiceForm, SecretForm
+from connections.models import ClientSecret, Connection, PrivateApp
+from connections.providers import PROVIDERS
+from connections.urls_helpers import callback_url
+from portal.fields import decrypt, encrypt
+from portal.tenancy import admin_only, any_member, get_in_tenant
+
+SECRET_ONCE = "registry_secret_once"
+
+
+def _app(request: HttpRequest, pk: int) -> PrivateApp:
+    return get_in_tenant(PrivateApp, tenant=request.tenant, pk=pk)
+
+
+def _to_detail(app: PrivateApp) -> HttpResponse:
+    return redirect("app_detail", app.tenant.slug, app.pk)
+
+
+def _remember_secret(request: HttpRequest, secret: ClientSecret, value: str) -> None:
+    # Encrypted even in the session store: the plaintext exists only for the one render.
+    request.session[SECRET_ONCE] = {"app": secret.app_id, "id": secret.pk, "v": encrypt(value)}
+
+
+def _pop_secret(request: HttpRequest, app: PrivateApp) -> dict | None:
+    once = request.session.get(SECRET_ONCE)
+    if not once or once.get("app") != app.pk:
+        return None
+    del request.session[SECRET_ONCE]
+    return {"id": once["id"], "value": decrypt(once["v"])}
+
+
+def _warn_broad(request: HttpRequest, form: AppForm) -> None:
+    broad = form.broad_scopes_chosen()
+    if broad:
+        messages.warning(
+            request,
+            f"{', '.join(broad)} grants broad access. Prefer narrower scopes where you can.",
+        )
+
+
+@any_member
+def app_list(request: HttpRequest) -> HttpResponse:
+    apps = PrivateApp.objects.filter(tenant=request.tenant).annotate(
+        n_connections=Count("connections")
+    )
+    return render(request, "connections/apps/list.html", {"apps": apps})
+
+
+@admin_only
+def app_create(request: HttpRequest) -> HttpResponse:
+    picker = ProviderChoiceForm(request.GET or None)
+    if not picker.is_valid():
+        return render(request, "connections/apps/pick_provider.html", {"picker": picker})
+    provider = PROVIDERS[picker.cleaned_data["provider"]]
+    blank = PrivateApp(tenant=request.tenant, provider=provider.key)
+    form = AppForm(request.POST or None, instance=blank, provider=provider)
+    if request.method == "GET" and provider.uses_redirect:
+        form.initial["redirect_uris"] = [callback_url()]
+    if request.method == "POST" and form.is_valid():
+        app, secret = services.app_create(
+            tenant=request.tenant,
+            actor=request.user,
+            fields={**form.app_fields(), "provider": provider.key},
+            client_secret=form.cleaned_data.get("client_secret", ""),
+            secret_label=form.cleaned_data.get("secret_label", ""),
+        )
+        if secret:
+            _remember_secret(request, secret, form.cleaned_data["client_secret"])
+        messages.success(request, f"{app.name} registered ({app.get_status_display()}).")
+        _warn_broad(request, form)
+        return _to_detail(app)
+    return render(
+        request, "connections/apps/form.html", {"form": form, "provider": provider, "app": None}
+    )
+
+
+@any_member
+def app_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    app = _app(request, pk)
+    counts = app.connections.aggregate(
+        total=Count("id"), reauth=Count("id", filter=Q(status=Connection.Status.NEEDS_REAUTH))
+    )
+    cb = callback_url()
+    provider = app.catalogue
+    context = {
+        "app": app,
+        "provider": provider,
+        "secrets": app.client_secrets.all(),
+        "n_active_secrets": app.client_secrets.filter(revoked_at__isnull=True).count(),
+        "secret_once": _pop_secret(request, app),
+        "callback_url": cb,
+        "callback_missing": provider.uses_redirect and cb not in app.redirect_uris,
+        "broad_scopes": [s for s in app.scopes if s in provider.broad_scopes],
+        "counts": counts,
+        "is_admin": request.membership.is_admin,
+        "status_moves": sorted(services.STATUS_MOVES[app.status]),
+    }
+    return render(request, "connections/apps/detail.html", context)
+
+
+@admin_only
+def app_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    app = _app(request, pk)
+    # The form writes into its instance while validating; keep `app` as stored for the page.
+    form = AppForm(request.POST or None, instance=copy.copy(app), provider=app.catalogue)
+    if request.method == "POST" and form.is_valid():
+        result = services.app_update(app=app, actor=request.user, fields=form.app_fields())
+        messages.success(request, f"{app.name} saved.")
+        _warn_broad(request, form)
+        if result.widened and app.catalogue.widening_scopes_invalidates:
+            messages.warning(
+                request,
+                f"Added {', '.join(result.widened)}: {app.catalogue.name} invalidates every "
+                f"token already issued. {result.invalidated} connection(s) now need "
+                "re-authorisation.",
+            )
+        return _to_detail(app)
+    return render(
+        request,
+        "connections/apps/form.html",
+        {"form": form, "provider": app.catalogue, "app": app},
+    )
+
+
+@admin_only
+def app_status(request: HttpRequest, pk: int) -> HttpResponse:
+    app = _app(request, pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        app = services.app_set_status(
+            app=app, actor=request.user, status=request.POST.get("status", "")
+        )
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, f"{app.name} is now {app.get_status_display().lower()}.")
+    return _to_detail(app)
+
+
+@admin_only
+def app_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    app = _app(request, pk)
+    if request.method == "POST":
+        try:
+            services.app_delete(app=app, actor=request.user)
+        except services.AppInUse as exc:
+            messages.error(request, str(exc))
+            return _to_detail(app)
+        messages.success(request, f"{app.name} deleted.")
+        return redirect("app_list", request.tenant.slug)
+    return render(
+        request,
+        "connections/apps/confirm_delete.html",
+        {"app": app, "n_connections": app.connections.count()},
+    )
+
+
+@admin_only
+def secret_add(request: HttpRequest, pk: int) -> HttpResponse:
+    app = _app(request, pk)
+    form = SecretForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        value = form.cleaned_data["value"]
+        try:
+            secret = services.secret_add(
+                app=app, actor=request.user, value=value, label=form.cleaned_data["label"]
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            _remember_secret(request, secret, value)
+            messages.success(request, f"Secret {secret.masked} added.")
+            return _to_detail(app)
+    return render(request, "connections/apps/secret_form.html", {"app": app, "form": form})
+
+
+def _secret_action(action):
+    @admin_only
+    def view(request: HttpRequest, pk: int, secret_pk: int) -> HttpResponse:
+        app = _app(request, pk)
+        secret = get_object_or_404(app.client_secrets, pk=secret_pk)
+        # Looked up first, so a foreign object is a 404 whatever the method.
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        try:
+            done = action(secret=secret, actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, exc.messages[0])
+        else:
+            messages.success(request, done)
+        return _to_detail(app)
+
+    return view
+
+
+def _make_primary(*, secret, actor) -> str:
+    services.secret_make_primary(secret=secret, actor=actor)
+    return f"Secret {secret.masked} is now primary."
+
+
+def _revoke(*, secret, actor) -> str:
+    services.secret_revoke(secret=secret, actor=actor)
+    return f"Secret {secret.masked} revoked."
+
+
+urlpatterns = [
+    path("apps/", app_list, name="app_list"),
+    path("apps/new/", app_create, name="app_create"),
+    path("apps/<int:pk>/", app_detail, name="app_detail"),
+    path("apps/<int:pk>/edit/", app_edit, name="app_edit"),
+    path("apps/<int:pk>/status/", app_status, name="app_status"),
+    path("apps/<int:pk>/delete/", app_delete, name="app_delete"),
+    path("apps/<int:pk>/secrets/new/", secret_add, name="secret_add"),
+    path(
+        "apps/<int:pk>/secrets/<int:secret_pk>/primary/",
+        _secret_action(_make_primary),
+        name="secret_make_primary",
+    ),
+    path(
+        "apps/<int:pk>/secrets/<int:secret_pk>/revoke/",
+        _secret_action(_revoke),
+        name="secret_revoke",
+    ),
+]

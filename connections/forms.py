@@ -1,0 +1,333 @@
+"""Forms for the app registry: a provider is picked first, then a form with only its fields.
+
+Which fields a provider gets is derived from its catalogue record, so a new provider needs no
+new form. Each broken rule answers with its own error on the field it concerns.
+"""
+
+import re
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from connections.models import ClientSecret, PrivateApp
+from connections.providers import PROVIDER_CHOICES, Grant, PkceMode, Provider
+from connections.validators import validate_redirect_uris
+
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+CREDENTIALS = ("service_username", "service_password")
+SUBSCRIPTION_KEYS = ("subscription_key_primary", "subscription_key_secondary")
+SECRET_FIELDS = (*CREDENTIALS, *SUBSCRIPTION_KEYS)
+
+
+class ProviderChoiceForm(forms.Form):
+    provider = forms.ChoiceField(choices=PROVIDER_CHOICES, widget=forms.RadioSelect)
+
+
+class LinesField(forms.Field):
+    """One value per line (commas also split), blanks dropped, order kept."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def to_python(self, value) -> list[str]:
+        if not value:
+            return []
+        if isinstance(value, list | tuple):
+            value = "\n".join(str(v) for v in value)
+        if "\x00" in value:
+            raise ValidationError("Null characters are not allowed.")
+        return [line.strip() for line in re.split(r"[\r\n,]+", value) if line.strip()]
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list | tuple) else value
+
+
+def secret_input() -> forms.PasswordInput:
+    # Never render a stored secret back into the page.
+    return forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+
+
+def url_field(label: str) -> forms.URLField:
+    return forms.URLField(label=label, required=False, max_length=200, assume_scheme="https")
+
+
+def fields_for(provider: Provider) -> list[str]:
+    """The model fields an admin fills in for this provider, in page order."""
+    names = ["name", "client_id"]
+    if len(provider.grants) > 1:
+        names.append("grant_type")
+    if len(provider.pkce_modes) > 1:
+        names.append("pkce_mode")
+    if len(provider.client_auths) > 1:
+        names.append("client_auth")
+    if provider.uses_redirect:
+        names.append("redirect_uris")
+    if provider.max_account_ids:
+        names.append("account_ids")
+    if provider.known_scopes or provider.generic:
+        names.append("scopes")
+    if "use_connectors" in provider.known_scopes:
+        names.append("connector_uids")
+    if provider.generic:
+        names.append("scope_separator")
+    if Grant.PASSWORD in provider.grants:
+        names += CREDENTIALS
+    if provider.api_key_header:
+        names += SUBSCRIPTION_KEYS
+    if provider.uses_redirect:
+        names.append("authorize_url")
+    names.append("token_url")
+    if provider.revokes:
+        names.append("revoke_url")
+    names += ["api_base_url", "test_path"]
+    if provider.uses_redirect:
+        names.append("refresh_policy")
+    return [*names, "application_url", "internal_comments"]
+
+
+class AppForm(forms.ModelForm):
+    redirect_uris = LinesField(
+        required=False,
+        label="Redirect URIs",
+        help_text="One per line, exactly as registered at the provider.",
+    )
+    account_ids = LinesField(required=False, label="Account ids", help_text="One per line.")
+    connector_uids = LinesField(
+        required=False,
+        label="Connector UIDs",
+        help_text="One per line; required with the use_connectors scope.",
+    )
+    client_secret = forms.CharField(
+        required=False, max_length=500, strip=True, widget=secret_input()
+    )
+    secret_label = forms.CharField(required=False, max_length=80, label="Secret label")
+    authorize_url = url_field("Authorize URL")
+    token_url = url_field("Token URL")
+    revoke_url = url_field("Revoke URL")
+    api_base_url = url_field("API base URL")
+    application_url = url_field("Application URL")
+
+    class Meta:
+        model = PrivateApp
+        fields = [
+            "name",
+            "client_id",
+            "grant_type",
+            "pkce_mode",
+            "client_auth",
+            "redirect_uris",
+            "account_ids",
+            "scopes",
+            "connector_uids",
+            "scope_separator",
+            *SECRET_FIELDS,
+            "authorize_url",
+            "token_url",
+            "revoke_url",
+            "api_base_url",
+            "test_path",
+            "refresh_policy",
+            "application_url",
+            "internal_comments",
+        ]
+        labels = {
+            "client_id": "Client id",
+            "pkce_mode": "Client type",
+            "client_auth": "Client authentication at the token endpoint",
+            "service_username": "Service user name",
+            "service_password": "Service user password",
+            "subscription_key_primary": "Subscription key (primary)",
+            "subscription_key_secondary": "Subscription key (secondary)",
+            "application_url": "Application URL",
+            "internal_comments": "Internal comments",
+        }
+
+    def __init__(self, *args, provider: Provider, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.provider = provider
+        self.creating = self.instance.pk is None
+        keep = set(fields_for(provider))
+        if self.creating:
+            keep |= {"client_secret", "secret_label"}
+        for name in list(self.fields):
+            if name not in keep:
+                del self.fields[name]
+        self._shape_fields()
+
+    def _shape_fields(self) -> None:
+        p, f = self.provider, self.fields
+        if "grant_type" in f:
+            f["grant_type"].choices = [(g.value, g.label) for g in p.grants]
+        if "pkce_mode" in f:
+            f["pkce_mode"].choices = [(m.value, PKCE_LABELS[m]) for m in p.pkce_modes]
+        if "client_auth" in f:
+            f["client_auth"].choices = [(c.value, CLIENT_AUTH_LABELS[c]) for c in p.client_auths]
+        if "scopes" in f:
+            f["scopes"] = self._scopes_field()
+        if "redirect_uris" in f:
+            f["redirect_uris"].help_text += f" At most {p.max_redirect_uris}."
+        if "account_ids" in f:
+            f["account_ids"].help_text = (
+                f"One to {p.max_account_ids} {p.name} account ids, as shown on the provider's "
+                "Integrations screen."
+            )
+        for name in SECRET_FIELDS:
+            if name in f:
+                f[name] = forms.CharField(
+                    label=f[name].label, required=False, max_length=500, widget=secret_input()
+                )
+                if getattr(self.instance, name):
+                    f[name].help_text = "Set. Leave blank to keep it."
+        for name in ("authorize_url", "token_url", "revoke_url", "api_base_url", "test_path"):
+            if name in f and not p.generic:
+                default = getattr(p, name)
+                f[name].help_text = (
+                    f"Leave blank for {default}." if default else "Your environment's own URL."
+                )
+        if not self.creating:
+            self.initial.update({n: "" for n in SECRET_FIELDS})
+        else:
+            self.initial.setdefault("scopes", list(p.default_scopes))
+        if p.uses_redirect and "client_secret" in f:
+            f["client_secret"].help_text = "Not needed for PKCE-only (public) clients."
+
+    def _scopes_field(self) -> forms.Field:
+        p = self.provider
+        if p.known_scopes:
+            help_text = "Ask for the least you need."
+            if p.broad_scopes:
+                help_text += f" {', '.join(p.broad_scopes)} grants broad access."
+            return forms.MultipleChoiceField(
+                choices=[(s, s) for s in p.known_scopes],
+                widget=forms.CheckboxSelectMultiple,
+                required=False,
+                help_text=help_text,
+            )
+        return LinesField(
+            required=False,
+            widget=forms.TextInput,
+            help_text="Separated by spaces or commas.",
+        )
+
+    # --- per-field rules -------------------------------------------------------------------
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        clash = PrivateApp.objects.filter(tenant=self.instance.tenant, name=name)
+        if clash.exclude(pk=self.instance.pk).exists():
+            raise ValidationError("Another app in this tenant already has this name.")
+        return name
+
+    def clean_redirect_uris(self) -> list[str]:
+        uris = self.cleaned_data["redirect_uris"]
+        validate_redirect_uris(uris, limit=self.provider.max_redirect_uris)
+        return uris
+
+    def clean_account_ids(self) -> list[str]:
+        ids = self.cleaned_data["account_ids"]
+        limit = self.provider.max_account_ids
+        if len(ids) > limit:
+            raise ValidationError(f"At most {limit} account ids for {self.provider.name}.")
+        _no_duplicates_or_long(ids, what="account id")
+        return ids
+
+    def clean_connector_uids(self) -> list[str]:
+        uids = self.cleaned_data["connector_uids"]
+        _no_duplicates_or_long(uids, what="connector UID")
+        return uids
+
+    def clean_scopes(self) -> list[str]:
+        scopes = list(dict.fromkeys(self.cleaned_data["scopes"]))
+        bad = [s for s in scopes if not SCOPE_TOKEN.match(s)]
+        if bad:
+            raise ValidationError(f"Not a valid scope: {bad[0]!r}.")
+        return scopes
+
+    # --- rules across fields ---------------------------------------------------------------
+
+    def clean(self):
+        data = super().clean()
+        for name in SECRET_FIELDS:
+            if name in self.fields and not data.get(name):
+                # Blank keeps what is stored: the form never shows it, so it cannot be retyped.
+                data[name] = getattr(self.instance, name)
+        grant = data.get("grant_type") or self.provider.grants[0]
+        self._require_for_grant(grant, data)
+        mode = data.get("pkce_mode") or self.provider.pkce_modes[0]
+        if self.creating and PkceMode(mode).needs_secret and not data.get("client_secret"):
+            self.add_error("client_secret", "A client secret is required unless PKCE-only.")
+        if "connector_uids" in self.fields:
+            uses = "use_connectors" in data.get("scopes", [])
+            if uses and not data.get("connector_uids") and "connector_uids" not in self.errors:
+                self.add_error("connector_uids", "use_connectors needs at least one connector UID.")
+            if data.get("connector_uids") and not uses and "scopes" not in self.errors:
+                self.add_error("connector_uids", "Connector UIDs need the use_connectors scope.")
+        return data
+
+    def _require_for_grant(self, grant: str, data: dict) -> None:
+        p = self.provider
+        needed: list[str] = []
+        if grant == Grant.AUTHORIZATION_CODE:
+            needed += ["redirect_uris"] + (["authorize_url"] if not p.authorize_url else [])
+        if grant == Grant.PASSWORD:
+            needed += list(CREDENTIALS)
+        if not p.token_url:
+            needed.append("token_url")
+        if not p.api_base_url and not p.generic:
+            needed.append("api_base_url")
+        if p.max_account_ids:
+            needed.append("account_ids")
+        for name in needed:
+            if name in self.fields and not data.get(name) and name not in self.errors:
+                self.add_error(name, "Required for this provider and grant.")
+
+    # --- what the services get --------------------------------------------------------------
+
+    def app_fields(self) -> dict:
+        model_fields = {f.name for f in PrivateApp._meta.concrete_fields}
+        return {n: self.cleaned_data[n] for n in self.fields if n in model_fields}
+
+    def broad_scopes_chosen(self) -> list[str]:
+        return [s for s in self.cleaned_data.get("scopes", []) if s in self.provider.broad_scopes]
+
+
+def _no_duplicates_or_long(values: list[str], *, what: str) -> None:
+    errors = [
+        ValidationError(f"{v[:40]}…: longer than 120 characters.") for v in values if len(v) > 120
+    ]
+    dupes = sorted({v for v in values if values.count(v) > 1})
+    errors += [ValidationError(f"{v}: listed twice.") for v in dupes]
+    if errors:
+        raise ValidationError(errors)
+
+
+PKCE_LABELS = {
+    PkceMode.PKCE_SECRET: "PKCE + secret (recommended for servers)",
+    PkceMode.SECRET: "Secret only",
+    PkceMode.PKCE: "PKCE only (public client, no secret)",
+}
+CLIENT_AUTH_LABELS = {
+    "form": "client id and secret in the form body",
+    "basic": "HTTP Basic header",
+    "json": "client id and secret in a JSON body",
+}
+
+
+class SecretForm(forms.ModelForm):
+    value = forms.CharField(
+        label="Client secret",
+        max_length=500,
+        widget=secret_input(),
+        help_text="Paste the secret the provider issued. It is shown once, then only its last "
+        "four characters.",
+    )
+
+    class Meta:
+        model = ClientSecret
+        fields = ["value", "label"]
+
+    def clean_value(self) -> str:
+        value = self.cleaned_data["value"]
+        if len(value) < 8:
+            raise ValidationError("That is too short to be a client secret.")
+        return value
