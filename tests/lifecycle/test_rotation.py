@@ -1,0 +1,90 @@
+"""The chain of rotating refresh tokens never breaks, and one refresh runs at a time."""
+
+import threading
+
+import pytest
+from django.db import connection as db_connection
+
+from connections.lifecycle.refresh import Outcome, refresh_connection
+from connections.lifecycle.tokens import valid_connection
+from connections.models import AuditEvent, Connection
+from sandbox import registry
+from tests.lifecycle.conftest import expire_access_token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_thousand_consecutive_rotations_never_break_the_chain(make_app, connect):
+    conn = connect(make_app("manu_online"))
+    seen = {conn.refresh_token}
+    for _ in range(1000):
+        assert refresh_connection(conn.pk, reason="manual", force=True) == Outcome.REFRESHED
+        conn.refresh_from_db()
+        assert conn.refresh_token not in seen, "the provider must rotate every refresh token"
+        seen.add(conn.refresh_token)
+    assert conn.refresh_count == 1000
+    assert conn.status == Connection.Status.ACTIVE
+    assert registry.refresh_token_is_active("manu_online", conn.refresh_token)
+    assert registry.token_is_active("manu_online", conn.access_token)
+    assert (
+        registry.token_request_count("manu_online", conn.app.client_id, grant_type="refresh_token")
+        == 1000
+    )
+    assert AuditEvent.objects.filter(connection=conn, kind="refreshed").count() == 1000
+
+
+def run_concurrently(n: int, fn):
+    results, errors = [None] * n, []
+    barrier = threading.Barrier(n)
+
+    def worker(i):
+        try:
+            barrier.wait()
+            results[i] = fn(i)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    return results
+
+
+def test_fifty_concurrent_requests_cause_exactly_one_refresh(make_app, connect):
+    conn = connect(make_app("manus", pkce_mode="pkce_secret"))
+    expire_access_token(conn)
+    before = registry.token_request_count("manus", conn.app.client_id, grant_type="refresh_token")
+
+    tokens = run_concurrently(50, lambda _: valid_connection(conn.pk).access_token)
+
+    assert (
+        registry.token_request_count("manus", conn.app.client_id, grant_type="refresh_token")
+        == before + 1
+    )
+    assert len(set(tokens)) == 1
+    conn.refresh_from_db()
+    assert tokens[0] == conn.access_token
+    assert registry.token_is_active("manus", conn.access_token)
+
+
+def test_redis_unreachable_refreshes_still_happen_one_at_a_time(make_app, connect, settings):
+    # Nothing listens on port 1: every Redis call fails at once, as with a stopped server.
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    from connections import ratelimit
+
+    ratelimit._redis_client = None
+    try:
+        conn = connect(make_app("manus", pkce_mode="secret", rate_limit=60, rate_window=60))
+        expire_access_token(conn)
+        tokens = run_concurrently(20, lambda _: valid_connection(conn.pk).access_token)
+    finally:
+        ratelimit._redis_client = None
+    assert len(set(tokens)) == 1
+    assert (
+        registry.token_request_count("manus", conn.app.client_id, grant_type="refresh_token") == 1
+    )
