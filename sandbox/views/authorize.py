@@ -64,7 +64,7 @@ def authorize(request, profile: Profile):
     """GET the authorize URL: check client and redirect_uri (else an error page), then the
     other parameters (else a redirect with an error), then start a flow and show the login."""
     query = request.GET
-    if any("\x00" in v for values in query.lists() for v in values[1]):
+    if any("\x00" in v for _name, vals in query.lists() for v in vals):
         return error_page(request, profile, "The authorization request is malformed.")
     client_id, redirect_uri = query.get("client_id", ""), query.get("redirect_uri", "")
     client = Client.objects.filter(provider=profile.key, client_id=client_id[:255]).first()
@@ -141,9 +141,13 @@ def eligible_accounts(state: dict, client: Client) -> list[dict]:
 
 
 def login_step(request, profile, client, state, ctx):
-    user = SandboxUser.objects.filter(
-        provider=profile.key, username=request.POST.get("username", "")[:150]
-    ).first()
+    username = request.POST.get("username", "")[:150]
+    # NUL cannot reach a PostgreSQL query; no user has one in their name.
+    user = (
+        None
+        if "\x00" in username
+        else SandboxUser.objects.filter(provider=profile.key, username=username).first()
+    )
     if user is None or not user.check_password(request.POST.get("password", "")):
         ctx["error"] = "Invalid username or password."
         return None

@@ -27,7 +27,7 @@ def fault_control(request, profile: Profile):
     if not settings.SANDBOX_ENABLED:
         return JsonResponse({"error": "not_found"}, status=404)
     if request.method == "DELETE":
-        client_id = request.GET.get("client_id") or None
+        client_id = request.GET.get("client_id", "").replace("\x00", "") or None
         return JsonResponse({"cleared": faults.clear(provider=profile.key, client_id=client_id)})
     if request.method != "POST":
         return JsonResponse(
