@@ -73,18 +73,34 @@ def callback_params(response: requests.Response) -> dict:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
+MANU_CLIENT = {
+    "provider": "manu_online",
+    "client_id": "manu-app",
+    "name": "Acme integration",
+    "secrets": ["manu-secret-1", "manu-secret-2"],
+    "redirect_uris": [CALLBACK],
+    "account_ids": ["1001", "1002"],
+    "scopes": ["API_ALL", "API_READ"],
+}
+MANUS_CLIENT = {
+    "provider": "manus",
+    "client_id": "client_manus",
+    "name": "Acme tasks",
+    "secrets": ["manus-secret"],
+    "redirect_uris": [CALLBACK],
+    "scopes": ["create_task", "use_connectors"],
+    "connector_uids": ["bbb0df76-github"],
+}
+
+
+def reregister(defaults: dict, **changes):
+    """register_client again with the fixture's arguments, some changed."""
+    return registry.register_client(**{**defaults, **changes})
+
+
 @pytest.fixture
 def manu(db):
     """A Manu Online client allowed on two of the user's three accounts."""
-    client = registry.register_client(
-        provider="manu_online",
-        client_id="manu-app",
-        name="Acme integration",
-        secrets=["manu-secret-1", "manu-secret-2"],
-        redirect_uris=[CALLBACK],
-        account_ids=["1001", "1002"],
-        scopes=["API_ALL", "API_READ"],
-    )
     registry.create_user(
         provider="manu_online",
         username="demo",
@@ -95,19 +111,10 @@ def manu(db):
             {"id": "1003", "name": "Not For This App Ltd"},
         ],
     )
-    return client
+    return reregister(MANU_CLIENT)
 
 
 @pytest.fixture
 def manus(db):
-    client = registry.register_client(
-        provider="manus",
-        client_id="client_manus",
-        name="Acme tasks",
-        secrets=["manus-secret"],
-        redirect_uris=[CALLBACK],
-        scopes=["create_task", "use_connectors"],
-        connector_uids=["bbb0df76-github"],
-    )
     registry.create_user(provider="manus", username="demo", password="demo")
-    return client
+    return reregister(MANUS_CLIENT)

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from sandbox import registry
-from tests.sandbox.conftest import CALLBACK, authorize, callback_params
+from tests.sandbox.conftest import CALLBACK, MANU_CLIENT, authorize, callback_params, reregister
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -170,16 +170,7 @@ def test_client_credentials_only_in_the_form_body(manu, http, urls):
 
 
 def test_lifetimes_are_configurable(manu, http, urls):
-    registry.register_client(
-        provider="manu_online",
-        client_id="manu-app",
-        secrets=["manu-secret-1"],
-        redirect_uris=[CALLBACK],
-        account_ids=["1001", "1002"],
-        scopes=["API_ALL"],
-        access_lifetime=1,
-        refresh_lifetime=1,
-    )
+    reregister(MANU_CLIENT, access_lifetime=1, refresh_lifetime=1)
     tokens = connect(http, urls)
     assert tokens["expires_in"] == 1
     time.sleep(1.2)

@@ -10,7 +10,15 @@ from django.utils import timezone
 
 from sandbox import registry
 from sandbox.models import Code
-from tests.sandbox.conftest import CALLBACK, authorize, callback_params, pkce_pair
+from tests.sandbox.conftest import (
+    CALLBACK,
+    MANUS_CLIENT,
+    authorize,
+    callback_params,
+    pkce_pair,
+    post_form,
+    reregister,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,6 +51,11 @@ def code_body(code, **extra):
         "client_id": "client_manus",
         **extra,
     }
+
+
+def refresh_body(refresh_token="x", client_id="client_manus", secret="manus-secret", **extra):
+    body = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
+    return body | ({"client_secret": secret} if secret else {}) | extra
 
 
 def tasks(http, urls, access_token):
@@ -135,12 +148,7 @@ def test_form_body_and_basic_auth(manus, http, urls):
     assert response.status_code == 200, response.text
     refreshed = http.post(
         urls("manus")["token_url"],
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": response.json()["refresh_token"],
-            "client_id": "client_manus",
-            "client_secret": "manus-secret",
-        },
+        data=refresh_body(response.json()["refresh_token"]),
     )
     assert refreshed.status_code == 200
 
@@ -150,12 +158,7 @@ def test_refresh_revokes_the_old_pair(manus, http, urls):
     second = token(
         http,
         urls,
-        {
-            "grant_type": "refresh_token",
-            "refresh_token": first["refresh_token"],
-            "client_id": "client_manus",
-            "client_secret": "manus-secret",
-        },
+        refresh_body(first["refresh_token"]),
     )
     assert second.status_code == 200
     assert tasks(http, urls, first["access_token"]).status_code == 401
@@ -164,12 +167,7 @@ def test_refresh_revokes_the_old_pair(manus, http, urls):
     replay = token(
         http,
         urls,
-        {
-            "grant_type": "refresh_token",
-            "refresh_token": first["refresh_token"],
-            "client_id": "client_manus",
-            "client_secret": "manus-secret",
-        },
+        refresh_body(first["refresh_token"]),
     )
     assert (replay.status_code, replay.json()["error"]) == (400, "invalid_grant")
 
@@ -239,22 +237,8 @@ def test_pkce_issued_tokens_revoke_without_a_secret(manus, http, urls):
 
 def test_rate_limit_answers_429_with_retry_after(manus, http, urls):
     assert manus.rate_limit == 60 and manus.rate_window == 60  # seed 003 default
-    registry.register_client(
-        provider="manus",
-        client_id="client_manus",
-        secrets=["manus-secret"],
-        redirect_uris=[CALLBACK],
-        scopes=["create_task", "use_connectors"],
-        connector_uids=["bbb0df76-github"],
-        rate_limit=3,
-        rate_window=60,
-    )
-    body = {
-        "grant_type": "refresh_token",
-        "refresh_token": "x",
-        "client_id": "client_manus",
-        "client_secret": "manus-secret",
-    }
+    reregister(MANUS_CLIENT, rate_limit=3, rate_window=60)
+    body = refresh_body()
     answers = [token(http, urls, body) for _ in range(3)]
     assert [a.status_code for a in answers] == [400, 400, 400]
     # Revoke counts against the same limit (seed 003).
@@ -274,12 +258,7 @@ def test_rate_limit_holds_across_threads(manus, live_server, urls):
     registry.register_client(
         provider="manus", client_id="busy", secrets=["s"], rate_limit=5, rate_window=60
     )
-    body = {
-        "grant_type": "refresh_token",
-        "refresh_token": "x",
-        "client_id": "busy",
-        "client_secret": "s",
-    }
+    body = refresh_body(client_id="busy", secret="s")
     statuses = []
 
     def call():
@@ -302,12 +281,7 @@ def test_rate_window_reopens(manus, http, urls):
     registry.register_client(
         provider="manus", client_id="w", secrets=["s"], rate_limit=1, rate_window=1
     )
-    body = {
-        "grant_type": "refresh_token",
-        "refresh_token": "x",
-        "client_id": "w",
-        "client_secret": "s",
-    }
+    body = refresh_body(client_id="w", secret="s")
     assert token(http, urls, body).status_code == 400
     assert token(http, urls, body).status_code == 429
     time.sleep(1.1)
@@ -317,23 +291,9 @@ def test_rate_window_reopens(manus, http, urls):
 def test_widening_scopes_invalidates_tokens(manus, http, urls):
     tokens = connect(http, urls)
     # Same scopes again: tokens survive.
-    registry.register_client(
-        provider="manus",
-        client_id="client_manus",
-        secrets=["manus-secret"],
-        redirect_uris=[CALLBACK],
-        scopes=["create_task", "use_connectors"],
-        connector_uids=["bbb0df76-github"],
-    )
+    reregister(MANUS_CLIENT)
     assert registry.token_is_active("manus", tokens["access_token"])
-    registry.register_client(
-        provider="manus",
-        client_id="client_manus",
-        secrets=["manus-secret"],
-        redirect_uris=[CALLBACK],
-        scopes=["create_task", "use_connectors"],
-        connector_uids=["bbb0df76-github", "ccc-notion"],
-    )
+    reregister(MANUS_CLIENT, connector_uids=["bbb0df76-github", "ccc-notion"])
     assert tasks(http, urls, tokens["access_token"]).status_code == 401
     assert not registry.refresh_token_is_active("manus", tokens["refresh_token"])
 
@@ -361,22 +321,12 @@ def test_widening_scopes_invalidates_tokens(manus, http, urls):
             "invalid_request",
         ),
         (
-            {
-                "grant_type": "refresh_token",
-                "refresh_token": "nope",
-                "client_id": "client_manus",
-                "client_secret": "manus-secret",
-            },
+            refresh_body("nope"),
             400,
             "invalid_grant",
         ),
         (
-            {
-                "grant_type": "refresh_token",
-                "refresh_token": "nope",
-                "client_id": "nobody",
-                "client_secret": "x",
-            },
+            refresh_body("nope", client_id="nobody", secret="x"),
             401,
             "invalid_client",
         ),
@@ -414,8 +364,6 @@ def test_consent_names_app_scopes_and_connectors(manus, http, urls):
             "scope": "create_task use_connectors",
         },
     )
-    from tests.sandbox.conftest import post_form
-
     consent = post_form(http, page, {"username": "demo", "password": "demo"})
     assert "Acme tasks" in consent.text
     assert "use_connectors" in consent.text and "bbb0df76-github" in consent.text
