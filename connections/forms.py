@@ -29,6 +29,10 @@ class LinesField(forms.Field):
 
     widget = forms.Textarea(attrs={"rows": 3})
 
+    def __init__(self, *args, split: str = r"[\r\n,]+", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.split = split
+
     def to_python(self, value) -> list[str]:
         if not value:
             return []
@@ -36,7 +40,7 @@ class LinesField(forms.Field):
             value = "\n".join(str(v) for v in value)
         if "\x00" in value:
             raise ValidationError("Null characters are not allowed.")
-        return [line.strip() for line in re.split(r"[\r\n,]+", value) if line.strip()]
+        return [line.strip() for line in re.split(self.split, value) if line.strip()]
 
     def prepare_value(self, value):
         return "\n".join(value) if isinstance(value, list | tuple) else value
@@ -205,6 +209,7 @@ class AppForm(forms.ModelForm):
             )
         return LinesField(
             required=False,
+            split=r"[\s,]+",
             widget=forms.TextInput,
             help_text="Separated by spaces or commas.",
         )

@@ -161,9 +161,25 @@ def _active(app: PrivateApp):
     return app.client_secrets.filter(revoked_at__isnull=True)
 
 
+def _lock(app: PrivateApp) -> None:
+    # Secret changes of one app take turns, so two revokes cannot leave it with none.
+    PrivateApp.objects.select_for_update().filter(pk=app.pk).first()
+
+
+def _secret_event(kind: str, *, secret: ClientSecret, actor, what: str) -> None:
+    audit.record(
+        kind,
+        tenant=secret.app.tenant,
+        app=secret.app,
+        actor=actor,
+        message=f"Secret {secret.masked} {what}.",
+        secret_id=secret.pk,
+    )
+
+
 @transaction.atomic
 def secret_add(*, app: PrivateApp, actor, value: str, label: str = "") -> ClientSecret:
-    PrivateApp.objects.select_for_update().filter(pk=app.pk).first()
+    _lock(app)
     limit = app.catalogue.max_client_secrets
     if _active(app).count() >= limit:
         raise ValidationError(
@@ -178,38 +194,29 @@ def secret_add(*, app: PrivateApp, actor, value: str, label: str = "") -> Client
         is_primary=not _active(app).filter(is_primary=True).exists(),
         created_by=actor,
     )
-    audit.record(
-        audit.Kind.SECRET_ADDED,
-        tenant=app.tenant,
-        app=app,
-        actor=actor,
-        message=f"Secret {secret.masked} added{' as primary' if secret.is_primary else ''}.",
-        secret_id=secret.pk,
-    )
+    what = "added as primary" if secret.is_primary else "added"
+    _secret_event(audit.Kind.SECRET_ADDED, secret=secret, actor=actor, what=what)
     return secret
 
 
 @transaction.atomic
 def secret_make_primary(*, secret: ClientSecret, actor) -> ClientSecret:
+    _lock(secret.app)
+    secret.refresh_from_db()
     if secret.revoked_at:
         raise ValidationError("A revoked secret cannot become primary.")
     _active(secret.app).exclude(pk=secret.pk).update(is_primary=False)
     secret.is_primary = True
     secret.save(update_fields=["is_primary"])
-    audit.record(
-        audit.Kind.SECRET_PRIMARY,
-        tenant=secret.app.tenant,
-        app=secret.app,
-        actor=actor,
-        message=f"Secret {secret.masked} is now primary.",
-        secret_id=secret.pk,
-    )
+    _secret_event(audit.Kind.SECRET_PRIMARY, secret=secret, actor=actor, what="made primary")
     return secret
 
 
 @transaction.atomic
 def secret_revoke(*, secret: ClientSecret, actor) -> ClientSecret:
     app = secret.app
+    _lock(app)
+    secret.refresh_from_db()
     if secret.revoked_at:
         raise ValidationError("This secret is already revoked.")
     others = _active(app).exclude(pk=secret.pk).exists()
@@ -220,12 +227,5 @@ def secret_revoke(*, secret: ClientSecret, actor) -> ClientSecret:
     secret.revoked_at = timezone.now()
     secret.is_primary = False
     secret.save(update_fields=["revoked_at", "is_primary"])
-    audit.record(
-        audit.Kind.SECRET_REVOKED,
-        tenant=app.tenant,
-        app=app,
-        actor=actor,
-        message=f"Secret {secret.masked} revoked.",
-        secret_id=secret.pk,
-    )
+    _secret_event(audit.Kind.SECRET_REVOKED, secret=secret, actor=actor, what="revoked")
     return secret

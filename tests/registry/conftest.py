@@ -3,41 +3,42 @@ import pytest
 from connections import services
 from connections.models import Connection
 
+CALLBACK = ["https://portal.example/oauth/callback/"]
+
+
+def register(tenant, actor, secret: str, **fields):
+    app, _ = services.app_create(tenant=tenant, actor=actor, fields=fields, client_secret=secret)
+    return app
+
 
 @pytest.fixture
 def manu_app(acme, alice):
-    app, _ = services.app_create(
-        tenant=acme,
-        actor=alice,
-        fields={
-            "provider": "manu_online",
-            "name": "Manu ERP",
-            "client_id": "manu-client",
-            "redirect_uris": ["https://portal.example/oauth/callback/"],
-            "account_ids": ["1001"],
-            "scopes": ["API_ALL"],
-        },
-        client_secret="first-secret-AAAA",
+    return register(
+        acme,
+        alice,
+        "first-secret-AAAA",
+        provider="manu_online",
+        name="Manu ERP",
+        client_id="manu-client",
+        redirect_uris=CALLBACK,
+        account_ids=["1001"],
+        scopes=["API_ALL"],
     )
-    return app
 
 
 @pytest.fixture
 def manus_app(acme, alice):
-    app, _ = services.app_create(
-        tenant=acme,
-        actor=alice,
-        fields={
-            "provider": "manus",
-            "name": "Manus tasks",
-            "client_id": "client_manus",
-            "redirect_uris": ["https://portal.example/oauth/callback/"],
-            "scopes": ["create_task"],
-            "pkce_mode": "pkce_secret",
-        },
-        client_secret="manus-secret-BBBB",
+    return register(
+        acme,
+        alice,
+        "manus-secret-BBBB",
+        provider="manus",
+        name="Manus tasks",
+        client_id="client_manus",
+        redirect_uris=CALLBACK,
+        scopes=["create_task"],
+        pkce_mode="pkce_secret",
     )
-    return app
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """The registry pages: roles, tenant isolation, secret shown once, rotation, status, delete."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -246,3 +248,44 @@ def test_post_only_urls_refuse_get(manu_app, alice, login):
     client = login(alice)
     assert client.get(app_urls(manu_app)["status"]).status_code == 405
     assert client.get(app_urls(manu_app)["secret_revoke"]).status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("provider", "data"),
+    [
+        (
+            "manus",
+            {
+                "pkce_mode": "pkce",
+                "client_auth": "form",
+                "redirect_uris": "com.example.app://oauth",
+                "scopes": ["create_task", "use_connectors"],
+                "connector_uids": "bbb0df76-aaaa",
+                "refresh_policy": "on_demand",
+            },
+        ),
+        (
+            "generic",
+            {
+                "grant_type": "client_credentials",
+                "pkce_mode": "secret",
+                "client_auth": "basic",
+                "scopes": "read write",
+                "scope_separator": " ",
+                "token_url": "https://id.example/token",
+                "client_secret": "generic-secret-1",
+                "refresh_policy": "warm",
+            },
+        ),
+    ],
+)
+def test_an_admin_registers_each_kind_of_app(alice, login, provider, data):
+    client = login(alice)
+    url = reverse("app_create", args=["acme"]) + f"?provider={provider}"
+    form = client.get(url).content.decode()
+    assert "help" in form
+    response = client.post(url, {"name": "X", "client_id": "cid", **data})
+    assert response.status_code == 302, re.findall(r"errorlist.*?</ul>", response.content.decode())
+    app = PrivateApp.objects.get(name="X")
+    assert app.provider == provider and app.status == "enabled"
+    assert AuditEvent.objects.filter(app=app, kind="app_created", actor=alice).exists()
