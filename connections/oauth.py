@@ -7,10 +7,11 @@ ProviderError with a kind the lifecycle can act on (retry, wait, re-authorise, f
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from django.conf import settings
+from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2 import (
     BackendApplicationClient,
     LegacyApplicationClient,
@@ -31,6 +32,7 @@ class ErrorKind(StrEnum):
     REJECTED = "rejected"  # any other 4xx (invalid_request, invalid_scope, ...): a bug or config
 
 
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 TRANSIENT = {ErrorKind.RATE_LIMITED, ErrorKind.SERVER, ErrorKind.TRANSPORT}
 
 
@@ -88,18 +90,22 @@ def timeout() -> tuple[float, float]:
 def authorization_url(
     app, *, redirect_uri: str, state: str, scopes: list[str], code_challenge: str | None
 ) -> str:
-    client = WebApplicationClient(app.client_id)
-    extra = {}
+    url = app.endpoint("authorize_url")
+    # oauthlib's prepare_request_uri refuses plain http outright, which rules out the sandbox
+    # and local development; allow http there only (DEBUG or a loopback host).
+    parts = urlsplit(url)
+    if parts.scheme != "https" and not (
+        parts.scheme == "http" and (settings.DEBUG or parts.hostname in LOOPBACK)
+    ):
+        raise ProviderError(ErrorKind.REJECTED, f"the authorize URL must use https: {url}")
+    params = [("response_type", "code"), ("client_id", app.client_id)]
+    params += [("redirect_uri", redirect_uri), ("state", state)]
+    # The provider's separator (comma for Manu Online), not oauthlib's space.
+    if scopes:
+        params.append(("scope", app.separator.join(scopes)))
     if code_challenge:
-        extra = {"code_challenge": code_challenge, "code_challenge_method": "S256"}
-    # oauthlib joins a list with spaces; the provider's separator (comma for Manu Online) wins.
-    return client.prepare_request_uri(
-        app.endpoint("authorize_url"),
-        redirect_uri=redirect_uri,
-        scope=app.separator.join(scopes) or None,
-        state=state,
-        **extra,
-    )
+        params += [("code_challenge", code_challenge), ("code_challenge_method", "S256")]
+    return add_params_to_uri(url, params)
 
 
 def exchange_code(

@@ -1,2 +1,103 @@
-urlpatterns: list = []
-callback_urlpatterns: list = []
+"""Connect: send the user to the provider, take them back at the one callback URL, and create
+service-account connections with a button.
+
+The protocol work is in connections.flow and connections.lifecycle; these views check roles,
+turn refusals into messages and redirect.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.views.decorators.http import require_GET, require_POST
+
+from connections import flow, oauth
+from connections.lifecycle.obtain import obtain_service_token, record_failure
+from connections.models import Connection, PrivateApp
+from connections.providers import Grant
+from portal.models import Membership
+from portal.tenancy import admin_only, get_in_tenant, tenant_view
+
+Role = Membership.Role
+SERVICE_GRANTS = (Grant.CLIENT_CREDENTIALS, Grant.PASSWORD)
+
+
+def to_connection(conn: Connection) -> HttpResponse:
+    return redirect("connection_detail", conn.tenant.slug, conn.pk)
+
+
+def to_app(app: PrivateApp) -> HttpResponse:
+    return redirect("app_detail", app.tenant.slug, app.pk)
+
+
+def start_or_explain(
+    request: HttpRequest, app: PrivateApp, *, connection: Connection | None = None
+) -> HttpResponse:
+    """Redirect to the provider, or back with the reason it cannot start."""
+    try:
+        return redirect(flow.attempt_start(app=app, user=request.user, connection=connection))
+    except flow.FlowError as exc:
+        messages.error(request, str(exc))
+        return to_connection(connection) if connection else to_app(app)
+
+
+def obtain_service_or_explain(
+    request: HttpRequest, app: PrivateApp, *, connection: Connection | None = None
+) -> HttpResponse:
+    """Fetch a service-account token now (new connection, or the same one again)."""
+    if not app.is_enabled:
+        messages.error(request, f"{app.name} is {app.get_status_display().lower()}.")
+        return to_app(app)
+    try:
+        conn = obtain_service_token(app=app, actor=request.user, connection=connection)
+    except oauth.ProviderError as exc:
+        record_failure(app=app, actor=request.user, error=exc, connection=connection)
+        messages.error(request, f"{app.catalogue.name} did not give a token: {exc.describe()}")
+        return to_connection(connection) if connection else to_app(app)
+    messages.success(request, f"{app.name} is connected as {conn.account_name}.")
+    return to_connection(conn)
+
+
+@require_POST
+@tenant_view(roles=[Role.ADMIN, Role.MEMBER])
+def app_connect(request: HttpRequest, pk: int) -> HttpResponse:
+    app = get_in_tenant(PrivateApp, tenant=request.tenant, pk=pk)
+    return start_or_explain(request, app)
+
+
+@require_POST
+@admin_only
+def app_service_connect(request: HttpRequest, pk: int) -> HttpResponse:
+    app = get_in_tenant(PrivateApp, tenant=request.tenant, pk=pk)
+    if app.grant_type not in SERVICE_GRANTS:
+        messages.error(request, f"{app.name} connects through the browser with Connect.")
+        return to_app(app)
+    return obtain_service_or_explain(request, app)
+
+
+@require_GET
+@login_required
+def oauth_callback(request: HttpRequest) -> HttpResponse:
+    try:
+        conn = flow.attempt_finish(user=request.user, params=request.GET)
+    except flow.FlowError as exc:
+        if exc.app is None:
+            # Nothing says which tenant this belongs to: a page of its own, no redirect.
+            return render(
+                request, "connections/connections/callback_error.html", {"error": exc}, status=400
+            )
+        messages.error(request, str(exc))
+        return to_app(exc.app)
+    who = f" as {conn.account_name}" if conn.account_name else ""
+    messages.success(request, f"{conn.app.name} is connected{who}.")
+    return to_connection(conn)
+
+
+urlpatterns = [
+    path("apps/<int:pk>/connect/", app_connect, name="app_connect"),
+    path("apps/<int:pk>/service-connect/", app_service_connect, name="app_service_connect"),
+]
+callback_urlpatterns = [
+    path("oauth/callback/", oauth_callback, name="oauth_callback"),
+]

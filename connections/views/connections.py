@@ -1,1 +1,173 @@
-urlpatterns: list = []
+"""Connection pages: list, detail, and the Test / Refresh / Reconnect / Disconnect buttons.
+
+Members see and act on their own connections, admins on every connection in the tenant, ops
+read everything and change nothing. Another tenant's (or another member's) connection is a 404.
+"""
+
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import path
+from django.views.decorators.http import require_POST
+
+from connections import audit, flow, oauth
+from connections.lifecycle.refresh import Outcome, refresh_connection
+from connections.lifecycle.revoke import disconnect
+from connections.lifecycle.tokens import TokenUnavailable, valid_connection
+from connections.models import AuditEvent, Connection
+from connections.providers import Grant
+from connections.views.connect import obtain_service_or_explain, start_or_explain, to_connection
+from portal.models import Membership
+from portal.tenancy import any_member
+
+Role = Membership.Role
+TEST_RESULT = "connection_test_result"
+REFRESH_MESSAGES = {
+    Outcome.REFRESHED: ("success", "Refreshed: a new access token is stored."),
+    Outcome.SUPERSEDED: ("success", "Another refresh had just finished; its token stands."),
+    Outcome.FRESH: ("info", "The access token is still valid."),
+    Outcome.BUSY: ("warning", "A refresh is already under way; try again in a moment."),
+    Outcome.SKIPPED: ("warning", "This connection cannot be refreshed in its current state."),
+    Outcome.RETRY_SCHEDULED: ("warning", "The provider did not answer; a retry is scheduled."),
+    Outcome.NEEDS_REAUTH: ("error", "The provider refused the refresh: reconnect to continue."),
+    Outcome.APP_CREDENTIALS_INVALID: (
+        "error",
+        "The provider rejected the app's credentials; an admin must fix the app.",
+    ),
+}
+
+
+def visible_connections(request: HttpRequest) -> QuerySet[Connection]:
+    """The tenant's connections this person may read: admins and ops all, members their own."""
+    qs = Connection.objects.filter(tenant=request.tenant).select_related("app", "user")
+    if request.membership.role == Role.MEMBER:
+        qs = qs.filter(user=request.user)
+    return qs
+
+
+def can_act(request: HttpRequest) -> bool:
+    return request.membership.role in (Role.ADMIN, Role.MEMBER)
+
+
+def connection_to_read(request: HttpRequest, pk: int) -> Connection:
+    return get_object_or_404(visible_connections(request), pk=pk)
+
+
+def connection_to_change(request: HttpRequest, pk: int) -> Connection:
+    conn = connection_to_read(request, pk)
+    if not can_act(request):
+        raise PermissionDenied("Ops can read connections but not change them.")
+    return conn
+
+
+@any_member
+def connection_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "connections/connections/list.html",
+        {"connections": visible_connections(request).order_by("app__name", "-created_at")},
+    )
+
+
+@any_member
+def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    conn = connection_to_read(request, pk)
+    result = request.session.pop(TEST_RESULT, None)
+    if result and result.get("connection") != conn.pk:
+        result = None
+    context = {
+        "conn": conn,
+        "app": conn.app,
+        "scopes": conn.app.catalogue.split_scopes(conn.scope),
+        "events": conn.events.select_related("actor")[:50],
+        "can_act": can_act(request),
+        "test_result": result,
+    }
+    return render(request, "connections/connections/detail.html", context)
+
+
+def _test_once(conn: Connection) -> tuple[Connection, object]:
+    conn = valid_connection(conn.pk)
+    return conn, flow.call_test_endpoint(conn)
+
+
+def run_test(conn: Connection) -> dict:
+    """Call the test endpoint with a valid token; a 401 means the provider dropped the token
+    before its expiry (revoked, scopes widened), so refresh once and try again."""
+    try:
+        conn, response = _test_once(conn)
+        if response.status_code == 401:
+            refresh_connection(conn.pk, reason="manual", force=True)
+            conn, response = _test_once(conn)
+    except TokenUnavailable as exc:
+        return {"ok": False, "status": None, "body": f"No valid token ({exc.reason}): {exc}"}
+    except oauth.ProviderError as exc:
+        return {"ok": False, "status": None, "body": exc.describe()}
+    data = oauth.safe_json(response)
+    return {
+        "ok": response.status_code < 400,
+        "status": response.status_code,
+        "body": json.dumps(data, indent=2, sort_keys=True)[:4000],
+        "request_id": response.headers.get("X-Request-Id", "")[:120],
+    }
+
+
+@require_POST
+@any_member
+def connection_test(request: HttpRequest, pk: int) -> HttpResponse:
+    conn = connection_to_change(request, pk)
+    result = run_test(conn)
+    audit.record(
+        AuditEvent.Kind.TESTED,
+        tenant=conn.tenant,
+        connection=conn,
+        actor=request.user,
+        request_id=result.get("request_id", ""),
+        message=f"Test call answered {result['status'] or 'nothing'}.",
+    )
+    request.session[TEST_RESULT] = {"connection": conn.pk, **result}
+    return to_connection(conn)
+
+
+@require_POST
+@any_member
+def connection_refresh(request: HttpRequest, pk: int) -> HttpResponse:
+    conn = connection_to_change(request, pk)
+    level, text = REFRESH_MESSAGES[refresh_connection(conn.pk, reason="manual", force=True)]
+    messages.add_message(request, getattr(messages, level.upper()), text)
+    return to_connection(conn)
+
+
+@require_POST
+@any_member
+def connection_reconnect(request: HttpRequest, pk: int) -> HttpResponse:
+    """Authorise again into the same row: tenants' services hold the connection's id."""
+    conn = connection_to_change(request, pk)
+    if conn.app.grant_type == Grant.AUTHORIZATION_CODE:
+        return start_or_explain(request, conn.app, connection=conn)
+    return obtain_service_or_explain(request, conn.app, connection=conn)
+
+
+@require_POST
+@any_member
+def connection_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
+    conn = connection_to_change(request, pk)
+    if conn.status == Connection.Status.REVOKED:
+        messages.info(request, "This connection is already disconnected.")
+    else:
+        messages.success(request, disconnect(conn=conn, actor=request.user))
+    return to_connection(conn)
+
+
+urlpatterns = [
+    path("connections/", connection_list, name="connection_list"),
+    path("connections/<int:pk>/", connection_detail, name="connection_detail"),
+    path("connections/<int:pk>/test/", connection_test, name="connection_test"),
+    path("connections/<int:pk>/refresh/", connection_refresh, name="connection_refresh"),
+    path("connections/<int:pk>/reconnect/", connection_reconnect, name="connection_reconnect"),
+    path("connections/<int:pk>/disconnect/", connection_disconnect, name="connection_disconnect"),
+]

@@ -1,0 +1,225 @@
+"""The authorisation-code flow: start an attempt, and finish it when the provider sends the
+user back to the one callback URL.
+
+Views stay thin: they turn a FlowError into a message. Tokens are written only by
+connections.lifecycle (obtain_from_code); this module writes the attempt and, once the
+connection exists, the account it belongs to.
+"""
+
+import hmac
+import logging
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from connections import oauth
+from connections.lifecycle.obtain import obtain_from_code, record_failure
+from connections.models import AuthorizationAttempt, Connection, PrivateApp, sha256_hex
+from connections.providers import Grant, PkceMode
+from portal.models import Membership
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_LIFETIME = timedelta(minutes=10)
+
+
+class FlowError(Exception):
+    """A refusal the user should read. `app` is set only once the attempt is known to belong
+    to the user, so the view may send them back to its page without leaking anything."""
+
+    def __init__(self, message: str, *, app: PrivateApp | None = None):
+        super().__init__(message)
+        self.app = app
+
+
+def callback_uri() -> str:
+    return settings.PORTAL_BASE_URL + reverse("oauth_callback")
+
+
+def attempt_start(*, app: PrivateApp, user, connection: Connection | None = None) -> str:
+    """Record a new attempt and return the provider URL to send the user to."""
+    if not app.is_enabled:
+        raise FlowError(f"{app.name} is {app.get_status_display().lower()}; it cannot connect.")
+    if app.grant_type != Grant.AUTHORIZATION_CODE:
+        raise FlowError(f"{app.name} is a service account; it connects without a browser.")
+    redirect_uri = callback_uri()
+    # Providers match redirect URIs exactly, so a missing one would fail at the provider with
+    # a page the user cannot act on; say so here instead.
+    if redirect_uri not in app.redirect_uris:
+        raise FlowError(
+            f"{app.name} does not list this portal's callback URL {redirect_uri} among its "
+            "redirect URIs. An admin must add it to the app (and at the provider)."
+        )
+    state = secrets.token_urlsafe(32)
+    verifier = challenge = None
+    if PkceMode(app.pkce_mode).uses_pkce:
+        verifier, challenge = oauth.pkce_pair()
+    scopes = list(app.scopes)
+    try:
+        url = oauth.authorization_url(
+            app, redirect_uri=redirect_uri, state=state, scopes=scopes, code_challenge=challenge
+        )
+    except oauth.ProviderError as exc:
+        raise FlowError(f"{app.name} cannot connect: {exc}.") from exc
+    AuthorizationAttempt.objects.create(
+        tenant=app.tenant,
+        app=app,
+        user=user,
+        connection=connection,
+        state_hash=sha256_hex(state),
+        pkce_verifier=verifier,
+        redirect_uri=redirect_uri,
+        scopes=scopes,
+        expires_at=timezone.now() + ATTEMPT_LIFETIME,
+    )
+    return url
+
+
+UNKNOWN_STATE = (
+    "This authorisation link is not valid (unknown, or not started by you). "
+    "Start again with Connect on the app's page."
+)
+
+
+def _attempt_for(*, user, state: str) -> AuthorizationAttempt:
+    """The attempt this state names, if it is the user's and in one of the user's tenants.
+    Someone else's attempt answers like an unknown one and is left untouched."""
+    state_hash = sha256_hex(state)
+    attempt = (
+        AuthorizationAttempt.objects.select_related("app", "tenant", "connection")
+        .filter(state_hash=state_hash)
+        .first()
+    )
+    if attempt is None or not hmac.compare_digest(attempt.state_hash, state_hash):
+        raise FlowError(UNKNOWN_STATE)
+    if attempt.user_id != user.pk:
+        raise FlowError(UNKNOWN_STATE)
+    if not Membership.objects.filter(user=user, tenant_id=attempt.tenant_id).exists():
+        raise FlowError(UNKNOWN_STATE)
+    return attempt
+
+
+def _claim(attempt: AuthorizationAttempt) -> None:
+    """Mark the attempt used; a replay (or a racing second request) loses the UPDATE."""
+    now = timezone.now()
+    app = attempt.app
+    if attempt.expires_at <= now:
+        raise FlowError(
+            "This authorisation took longer than 10 minutes and expired. Please connect again.",
+            app=app,
+        )
+    claimed = AuthorizationAttempt.objects.filter(
+        pk=attempt.pk, used_at__isnull=True, expires_at__gt=now
+    ).update(used_at=now)
+    if claimed != 1:
+        raise FlowError("This authorisation has already been used. Please connect again.", app=app)
+
+
+def _check_issuer(attempt: AuthorizationAttempt, iss: str | None) -> None:
+    """RFC 9207: an answer carrying another provider's issuer is a mix-up attack."""
+    expected = attempt.app.endpoint("issuer")
+    if iss is None or not expected:
+        return
+    if not hmac.compare_digest(iss.encode(), expected.encode()):
+        raise FlowError(
+            f"The answer did not come from {attempt.app.catalogue.name} (issuer mismatch). "
+            "Nothing was stored; please connect again.",
+            app=attempt.app,
+        )
+
+
+def _provider_refusal(attempt: AuthorizationAttempt, params: Mapping[str, str]) -> FlowError:
+    app = attempt.app
+    name = app.catalogue.name
+    error = params.get("error", "")[:100]
+    if error == "access_denied":
+        return FlowError(f"You cancelled the connection at {name}; nothing was stored.", app=app)
+    detail = params.get("error_description", "")[:300] or error
+    record_failure(
+        app=app,
+        actor=attempt.user,
+        error=oauth.ProviderError(oauth.ErrorKind.REJECTED, detail, error=error),
+        connection=attempt.connection,
+    )
+    return FlowError(f"{name} refused the authorisation: {detail}. Nothing was stored.", app=app)
+
+
+def attempt_finish(*, user, params: Mapping[str, str]) -> Connection:
+    """Validate the provider's answer and store the connection. Raises FlowError."""
+    state = params.get("state") or ""
+    if not state:
+        raise FlowError(UNKNOWN_STATE)
+    attempt = _attempt_for(user=user, state=state)
+    _claim(attempt)
+    _check_issuer(attempt, params.get("iss"))
+    if not attempt.app.is_enabled:
+        raise FlowError(
+            f"{attempt.app.name} was disabled meanwhile; nothing was stored.", app=attempt.app
+        )
+    if params.get("error"):
+        raise _provider_refusal(attempt, params)
+    code = params.get("code") or ""
+    if not code:
+        raise FlowError(
+            "The provider sent no authorisation code. Please connect again.", app=attempt.app
+        )
+    app = attempt.app
+    try:
+        conn = obtain_from_code(attempt=attempt, code=code)
+    except oauth.ProviderError as exc:
+        record_failure(app=app, actor=user, error=exc, connection=attempt.connection)
+        if exc.kind == oauth.ErrorKind.INVALID_GRANT:
+            reason = "the authorisation code was refused (already used or expired)"
+        else:
+            reason = exc.describe()
+        raise FlowError(
+            f"{app.catalogue.name} did not give a token: {reason}. Nothing was stored; "
+            "please connect again.",
+            app=app,
+        ) from exc
+    _store_account(conn)
+    return conn
+
+
+def test_path(app: PrivateApp) -> str:
+    # Manhattan Active's user-details endpoint names the service user in its path.
+    return (app.endpoint("test_path") or "/").replace("{username}", app.service_username or "")
+
+
+def call_test_endpoint(conn: Connection):
+    """GET the provider's test endpoint with the connection's current access token."""
+    app = conn.app
+    return oauth.call_api(
+        app,
+        access_token=conn.access_token,
+        token_type=conn.token_type,
+        path=test_path(app),
+        api_key=app.subscription_key_primary or "",
+    )
+
+
+def _store_account(conn: Connection) -> None:
+    """Which account the user granted, from the test endpoint. The connection works without
+    it, so a failure here is logged, not shown as a failed connect."""
+    try:
+        response = call_test_endpoint(conn)
+    except oauth.ProviderError:
+        log.warning("account lookup for connection %s got no answer", conn.pk)
+        return
+    data = oauth.safe_json(response) if response.status_code == 200 else {}
+    if not isinstance(data, dict):
+        return
+    account = {k: str(data[k])[:255] for k in ("account_id", "account_name") if data.get(k)}
+    # Without an account, the signed-in user names the connection (Manus answers "user").
+    user = data.get("username") or data.get("user")
+    if isinstance(user, str | int) and user:
+        account.setdefault("account_id", str(user)[:255])
+        account.setdefault("account_name", str(user)[:255])
+    if account:
+        Connection.objects.filter(pk=conn.pk).update(**account)
+        for name, value in account.items():
+            setattr(conn, name, value)
