@@ -134,6 +134,10 @@ class AppForm(forms.ModelForm):
             "application_url",
             "internal_comments",
         ]
+        help_texts = {
+            "scope_separator": "How scopes are joined in requests: a space (most providers) "
+            "or a comma.",
+        }
         labels = {
             "client_id": "Client id",
             "pkce_mode": "Client type",
@@ -157,6 +161,8 @@ class AppForm(forms.ModelForm):
             if name not in keep:
                 del self.fields[name]
         self._shape_fields()
+        # The secret belongs with the client id it pairs with, not below the comments.
+        self.order_fields(["name", "client_id", "client_secret", "secret_label"])
 
     def _shape_fields(self) -> None:
         p, f = self.provider, self.fields
@@ -188,6 +194,9 @@ class AppForm(forms.ModelForm):
                 f[name].help_text = (
                     f"Leave blank for {default}." if default else "Your environment's own URL."
                 )
+        for name, text in FIELD_HELP.items():
+            if name in f and not f[name].help_text:
+                f[name].help_text = text.format(p=p)
         if not self.creating:
             self.initial.update({n: "" for n in SECRET_FIELDS})
         else:
@@ -305,6 +314,20 @@ def _no_duplicates_or_long(values: list[str], *, what: str) -> None:
     if errors:
         raise ValidationError(errors)
 
+
+FIELD_HELP = {
+    "service_username": "The resource-owner user the portal signs in as. Stored encrypted.",
+    "service_password": "Stored encrypted and never shown again.",
+    "subscription_key_primary": "Optional: sent as {p.api_key_header}. Stored encrypted.",
+    "subscription_key_secondary": "Optional: used when the primary key is regenerated.",
+    "authorize_url": "Where users are sent to grant access (authorization code grant).",
+    "token_url": "Where the portal obtains and refreshes tokens.",
+    "revoke_url": "Optional RFC 7009 revocation endpoint.",
+    "api_base_url": "Base of the API calls the test button makes.",
+    "test_path": "A cheap authenticated GET, like /me, used to test a connection.",
+    "client_secret": "Stored encrypted; shown once after saving, then only its last four.",
+    "application_url": "For your own information.",
+}
 
 PKCE_LABELS = {
     PkceMode.PKCE_SECRET: "PKCE + secret (recommended for servers)",
