@@ -19,6 +19,13 @@ def text(response) -> str:
     return response.content.decode()
 
 
+@pytest.fixture
+def bob_at_callback(login, bob, make_app, connect):
+    """bob back from granting a Manus app: his client and the callback URL, not yet opened."""
+    client = login(bob)
+    return client, connect(client, make_app("manus"))
+
+
 def make_member_of(tenant, user):
     Membership.objects.create(tenant=tenant, user=user, role=Membership.Role.MEMBER)
 
@@ -54,10 +61,8 @@ def test_the_state_of_another_user_is_refused_and_left_usable(login, bob, alice,
     assert Connection.objects.get().user == bob
 
 
-def test_an_expired_attempt_is_refused(login, bob, make_app, connect):
-    app = make_app("manus")
-    client = login(bob)
-    callback = connect(client, app)
+def test_an_expired_attempt_is_refused(bob_at_callback):
+    client, callback = bob_at_callback
     AuthorizationAttempt.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
 
     response = client.get(callback, follow=True)
@@ -66,10 +71,8 @@ def test_an_expired_attempt_is_refused(login, bob, make_app, connect):
     assert_nothing_stored()
 
 
-def test_an_attempt_in_a_tenant_the_user_left_is_refused(login, bob, make_app, connect):
-    app = make_app("manus")
-    client = login(bob)
-    callback = connect(client, app)
+def test_an_attempt_in_a_tenant_the_user_left_is_refused(bob, bob_at_callback):
+    client, callback = bob_at_callback
     bob.memberships.all().delete()
 
     response = client.get(callback)
@@ -94,10 +97,8 @@ def test_the_connection_belongs_to_the_attempts_tenant(
     assert login(carol).get(f"/t/acme/connections/{conn.pk}/").status_code == 404
 
 
-def test_an_unknown_or_missing_state_is_refused(login, bob, make_app, connect):
-    app = make_app("manus")
-    client = login(bob)
-    callback = connect(client, app)
+def test_an_unknown_or_missing_state_is_refused(bob_at_callback):
+    client, callback = bob_at_callback
 
     for url in (with_params(callback, state="forged"), with_params(callback, state=None)):
         response = client.get(url)
@@ -141,11 +142,11 @@ def test_the_user_cancelling_at_the_provider_is_a_cancel(login, bob, make_app, c
     assert_nothing_stored()
 
 
-def test_a_provider_error_is_explained(login, bob, make_app, connect):
-    app = make_app("manus")
-    client = login(bob)
-    callback = connect(client, app, decision="deny")
-    refused = with_params(callback, error="invalid_scope", error_description="no such scope")
+def test_a_provider_error_is_explained(bob_at_callback):
+    client, callback = bob_at_callback
+    refused = with_params(
+        callback, code=None, error="invalid_scope", error_description="no such scope"
+    )
 
     response = client.get(refused, follow=True)
 
@@ -154,10 +155,9 @@ def test_a_provider_error_is_explained(login, bob, make_app, connect):
     assert_nothing_stored()
 
 
-def test_a_callback_without_a_code_is_refused(login, bob, make_app, connect):
-    app = make_app("manus")
-    client = login(bob)
-    response = client.get(with_params(connect(client, app), code=None), follow=True)
+def test_a_callback_without_a_code_is_refused(bob_at_callback):
+    client, callback = bob_at_callback
+    response = client.get(with_params(callback, code=None), follow=True)
     assert "no authorisation code" in text(response)
     assert_nothing_stored()
 
