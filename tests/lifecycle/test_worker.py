@@ -45,6 +45,7 @@ def test_a_worker_killed_mid_refresh_never_reuses_a_token_concurrently(make_app,
     conn = connect(make_app("manu_online"))
     client_id = conn.app.client_id
     faults.inject(provider="manu_online", client_id=client_id, kind="latency", latency_ms=3000)
+    expire_access_token(conn)
 
     with celery_worker(extra_env={"REFRESH_LEASE_SECONDS": "6"}) as worker:
         refresh_connection_task.delay(conn.pk, "manual")
