@@ -7,15 +7,15 @@ concurrent requests cause exactly one call to the provider.
 import time
 
 from connections.lifecycle.refresh import Outcome, refresh_connection
-from connections.models import Connection
+from connections.models import Connection, PrivateApp
 
 Status = Connection.Status
 POLL_SECONDS = 0.05
 
 
 class TokenUnavailable(Exception):
-    """No valid token can be given: `reason` says why (needs_reauth, revoked, provider_down,
-    busy)."""
+    """No valid token can be given: `reason` says why (needs_reauth, revoked, app_disabled,
+    provider_down, busy)."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
@@ -28,6 +28,8 @@ def valid_connection(connection_id: int, *, wait_seconds: float = 20.0) -> Conne
         conn = Connection.objects.select_related("app", "tenant").get(pk=connection_id)
         if conn.status in (Status.NEEDS_REAUTH, Status.REVOKED):
             raise TokenUnavailable(conn.status, conn.last_error or conn.get_status_display())
+        if conn.app.status == PrivateApp.Status.DISABLED:
+            raise TokenUnavailable("app_disabled", f"the app {conn.app.name} is disabled")
         if conn.access_token_valid():
             return conn
         outcome = refresh_connection(connection_id, reason="on_demand")

@@ -20,7 +20,13 @@ WAIT_SECONDS = 10.0
 MAX_ID = 2**63 - 1
 RETRY_AFTER_BUSY = 1
 RETRY_AFTER_MIN, RETRY_AFTER_MAX, RETRY_AFTER_DEFAULT = 1, 300, 30
-UNAVAILABLE_STATUS = {"needs_reauth": 409, "revoked": 409, "provider_down": 503, "busy": 503}
+UNAVAILABLE_STATUS = {
+    "needs_reauth": 409,
+    "revoked": 409,
+    "app_disabled": 409,
+    "provider_down": 503,
+    "busy": 503,
+}
 
 
 def _json(body: dict, status: int = 200, headers: dict | None = None) -> JsonResponse:

@@ -221,3 +221,10 @@ def test_expires_in_is_never_negative_and_null_without_expiry(api, acme_app, acm
     conn = make_connection(acme_app, access_expires_at=None)
     body = api(conn.pk, acme_key).json()
     assert body["expires_at"] is None and body["expires_in"] is None
+
+
+def test_a_disabled_apps_connection_is_409_not_a_provider_outage(api, acme_app, acme_key):
+    conn = make_connection(acme_app)
+    acme_app.status = acme_app.Status.DISABLED
+    acme_app.save()
+    assert_json_error(api(conn.pk, acme_key), 409, "app_disabled")
