@@ -41,13 +41,13 @@ def test_the_beat_picker_enqueues_due_connections_and_a_worker_refreshes_them(ma
 
 
 def test_a_worker_killed_mid_refresh_never_reuses_a_token_concurrently(make_app, connect, settings):
-    settings.REFRESH_LEASE_SECONDS = 6
+    settings.REFRESH_LEASE_SECONDS = 10
     conn = connect(make_app("manu_online"))
     client_id = conn.app.client_id
     faults.inject(provider="manu_online", client_id=client_id, kind="latency", latency_ms=3000)
     expire_access_token(conn)
 
-    with celery_worker(extra_env={"REFRESH_LEASE_SECONDS": "6"}) as worker:
+    with celery_worker(extra_env={"REFRESH_LEASE_SECONDS": "10"}) as worker:
         refresh_connection_task.delay(conn.pk, "manual")
         wait_for(
             lambda: Connection.objects.filter(pk=conn.pk).exclude(lease_owner="").exists(),
