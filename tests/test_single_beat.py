@@ -3,7 +3,6 @@
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,31 +10,22 @@ import redis
 from django.conf import settings
 
 from portal.single_beat import KEY
-from tests.support.worker import wait_for
+from tests.support.worker import start_celery, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.worker
 
 
 def start_beat(tmp_path, name: str) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / f"{name}.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(tmp_path / f"{name}-schedule"),
-        ],
-        cwd=ROOT,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    # Its own VAR_DIR, so a developer's running beat does not hold the file lock.
+    proc = start_celery(
+        "beat",
+        "--loglevel",
+        "INFO",
+        "--schedule",
+        str(tmp_path / f"{name}-schedule"),
+        log_path=log,
+        env={**os.environ, "VAR_DIR": str(tmp_path)},
     )
     return proc, log
 

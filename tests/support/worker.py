@@ -24,35 +24,37 @@ def test_database_url() -> str:
     return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
+def start_celery(*args: str, log_path: Path, env: dict) -> subprocess.Popen:
+    """`celery -A portal <args>` in its own process group, output appended to log_path."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "portal", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 @contextmanager
 def celery_worker(
     *, concurrency: int = 1, extra_env: dict | None = None
 ) -> Iterator[subprocess.Popen]:
     env = {**os.environ, "DATABASE_URL": test_database_url(), **(extra_env or {})}
-    log = open(Path(settings.VAR_DIR) / "test-worker.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            str(concurrency),
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
+    proc = start_celery(
+        "worker",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        log_path=Path(settings.VAR_DIR) / "test-worker.log",
         env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
     )
     try:
         yield proc
@@ -64,7 +66,6 @@ def celery_worker(
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        log.close()
 
 
 def wait_for(predicate: Callable[[], object], *, timeout: float = 30, every: float = 0.1):
