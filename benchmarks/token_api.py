@@ -22,27 +22,27 @@ template render, but no API key lookup and no token read.
 import argparse
 import json
 import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import requests
-from cryptography.fernet import Fernet
+from _harness import (
+    HOST,
+    Processes,
+    environment,
+    exit_on_sigterm,
+    free_port,
+    gunicorn_argv,
+    manage,
+    scratch_dir,
+    wait_ready,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"  # loopback only, by design
 TARGET_P99_MS = 10.0
 MAX_REQUESTS, MAX_THREADS = 100_000, 64
 WARMUP = 100
-READY_TIMEOUT = 30.0
 
 SETUP = """
 import json, secrets
@@ -62,56 +62,6 @@ conn = Connection.objects.create(tenant=tenant, app=app, account_id="1",
 key = apikeys.create(tenant=tenant, name="bench", actor=None).plaintext
 print("BENCH" + json.dumps({"connection": conn.pk, "key": key}))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def environment(var_dir: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        VAR_DIR=var_dir,
-        DEBUG="false",  # DEBUG on records every query and would flatter nobody
-        SECRET_KEY=Fernet.generate_key().decode(),
-        FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
-        ALLOWED_HOSTS=HOST,
-        SANDBOX_ENABLED="false",
-        CONN_MAX_AGE="600",  # persistent DB connections, as in production
-        LOG_LEVEL="WARNING",
-        CELERY_BROKER_URL="memory://",
-    )
-    return env
-
-
-def manage(env: dict, *args: str) -> str:
-    # Fixed argument lists built here, never from outside input.
-    return subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    ).stdout
-
-
-def wait_ready(base: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with {server.returncode}")
-        try:
-            if requests.get(f"{base}/login/", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or still loading
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the server did not answer within 30 s")
 
 
 def measure(url: str, headers: dict, *, n: int, threads: int) -> dict:
@@ -161,61 +111,36 @@ def main() -> None:
     n = max(1, min(args.requests, MAX_REQUESTS))
     threads = max(1, min(args.threads, MAX_THREADS))
 
-    var_dir = tempfile.mkdtemp(prefix="portal-bench-")
-    env = environment(var_dir)
-    server = None
-    try:
+    exit_on_sigterm()
+    with scratch_dir("portal-bench-") as var_dir:
+        env = environment(var_dir)
         manage(env, "migrate", "--noinput")
         out = manage(env, "shell", "-c", SETUP)
         setup = json.loads(out.split("BENCH", 1)[1])
         port = free_port()
         base = f"http://{HOST}:{port}"
-        server = subprocess.Popen(  # noqa: S603 (fixed arguments)
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "portal.wsgi:application",
-                "--bind",
-                f"{HOST}:{port}",
-                "--worker-class",
-                "gthread",
-                "--workers",
-                str(args.workers),
-                "--threads",
-                str(args.worker_threads),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        wait_ready(base, server)
-        token_url = f"{base}/api/v1/connections/{setup['connection']}/token"
-        auth = {"Authorization": f"Bearer {setup['key']}"}
-        check = requests.get(token_url, headers=auth, timeout=5)
-        if check.status_code != 200 or "refresh_token" in check.text:
-            raise SystemExit(f"token API sanity check failed: {check.status_code} {check.text}")
-
-        # One client thread first: the service time without queueing (the latency a caller
-        # sees at a steady, unsaturated load); then the pool: throughput and queueing.
-        runs = {
-            (label, conc): measure(url, headers, n=n, threads=conc)
-            for conc in dict.fromkeys((1, threads))
-            for label, url, headers in (
-                ("GET /login/ (bare Django view)", f"{base}/login/", {}),
-                ("GET /api/v1/connections/<id>/token", token_url, auth),
+        with Processes(env) as procs:
+            server = procs.start(
+                gunicorn_argv(port, workers=args.workers, threads=args.worker_threads)
             )
-        }
-    finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-        shutil.rmtree(var_dir, ignore_errors=True)
+            wait_ready(base, server)
+            token_url = f"{base}/api/v1/connections/{setup['connection']}/token"
+            auth = {"Authorization": f"Bearer {setup['key']}"}
+            check = requests.get(token_url, headers=auth, timeout=5)
+            if check.status_code != 200 or "refresh_token" in check.text:
+                raise SystemExit(f"token API sanity check failed: {check.status_code} {check.text}")
+
+            # One client thread first: the service time without queueing (the latency a
+            # caller sees at a steady, unsaturated load); then the pool: throughput and
+            # queueing.
+            runs = {
+                (label, conc): measure(url, headers, n=n, threads=conc)
+                for conc in dict.fromkeys((1, threads))
+                for label, url, headers in (
+                    ("GET /login/ (bare Django view)", f"{base}/login/", {}),
+                    ("GET /api/v1/connections/<id>/token", token_url, auth),
+                )
+            }
 
     print("Token API benchmark")
     print(

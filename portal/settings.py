@@ -134,7 +134,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR),
         "data_folder_out": str(BROKER_DIR),
+        # kombu's default is "control" relative to the working directory: the checkout.
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # kombu waits this long after finding nothing it may take, also when a pool slot has
+        # just freed up; its default 1 s capped a worker at `concurrency` tasks per second.
+        "polling_interval": 0.05,
     }
 else:
     # Tasks are short and hold no ETA beyond a few minutes, well inside this timeout.

@@ -48,3 +48,31 @@ def test_production_starts_with_a_real_secret_and_keys():
     result = run_django(DEBUG="false", SECRET_KEY="x" * 50, FIELD_ENCRYPTION_KEYS=KEY)
     assert result.returncode == 0, result.stderr
     assert "started" in result.stdout
+
+
+def test_the_embedded_broker_keeps_its_files_in_var_dir_and_polls_promptly(tmp_path):
+    # kombu's defaults write exchange tables to ./control (the checkout, shared by every run)
+    # and wait 1 s before looking again, which capped a worker at `concurrency` tasks/s.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s; "
+            "o = s.CELERY_BROKER_TRANSPORT_OPTIONS; "
+            "print(o['control_folder']); print(o['polling_interval'])",
+        ],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CELERY_BROKER_URL"}},
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "DEBUG": "true",
+            "VAR_DIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    control, interval = result.stdout.split()
+    assert Path(control).is_relative_to(tmp_path)
+    assert float(interval) <= 0.1
