@@ -8,6 +8,7 @@ database holds it otherwise (the embedded default) or when Redis does not answer
 
 import logging
 import time
+import uuid
 
 import redis
 from django.conf import settings
@@ -17,8 +18,8 @@ from connections.models import RateLimitWindow
 from connections.providers import RateLimit
 
 log = logging.getLogger(__name__)
-# A little slack so our clock and the provider's never disagree about the window's edge.
-SLACK = 0.25
+# A little slack on top of settling at the answer (see Slot), for clock granularity.
+SLACK = 0.1
 
 _LUA = """
 local key, now, window, limit, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]),
@@ -44,48 +45,83 @@ def _redis():
     return _redis_client
 
 
-def _try_redis(key: str, limit: RateLimit, now: float) -> float:
-    member = f"{now:.6f}-{time.monotonic_ns()}"
+def _try_redis(key: str, limit: RateLimit, now: float, member: str) -> float:
     window = limit.per_seconds + SLACK
     return float(_redis().eval(_LUA, 1, key, now, window, limit.requests, member))
 
 
-def _try_db(key: str, limit: RateLimit, now: float) -> float:
+def _try_db(key: str, limit: RateLimit, now: float, member: str) -> float:
     window = limit.per_seconds + SLACK
     with transaction.atomic():
         row, _ = RateLimitWindow.objects.select_for_update().get_or_create(key=key)
-        stamps = [s for s in row.stamps if s > now - window]
+        stamps = [(t, m) for t, m in row.stamps if t > now - window]
+        wait = 0.0
         if len(stamps) < limit.requests:
-            row.stamps = [*stamps, now]
-            row.save(update_fields=["stamps"])
-            return 0.0
+            stamps.append((now, member))
+        else:
+            wait = min(t for t, _ in stamps) + window - now
         row.stamps = stamps
         row.save(update_fields=["stamps"])
-        return min(stamps) + window - now
+        return wait
 
 
-def try_acquire(key: str, limit: RateLimit) -> float:
+def _settle_db(key: str, member: str, now: float) -> None:
+    with transaction.atomic():
+        row = RateLimitWindow.objects.select_for_update().filter(key=key).first()
+        if row is not None:
+            row.stamps = [(now if m == member else t, m) for t, m in row.stamps]
+            row.save(update_fields=["stamps"])
+
+
+def _use_redis() -> bool:
+    return bool(settings.REDIS_URL)
+
+
+def try_acquire(key: str, limit: RateLimit, member: str) -> float:
     """Take a slot now (returns 0) or say how many seconds until one frees up."""
     now = time.time()
-    if settings.REDIS_URL:
+    if _use_redis():
         try:
-            return _try_redis(key, limit, now)
+            return _try_redis(key, limit, now, member)
         except redis.RedisError:
             log.warning("Redis unavailable for the rate limiter; using the database")
-    return _try_db(key, limit, now)
+    return _try_db(key, limit, now, member)
 
 
-def acquire(key: str, limit: RateLimit | None, *, max_wait: float) -> bool:
-    """Wait (bounded) for a slot; False when none frees up within max_wait seconds."""
+class Slot:
+    """A request's place in the window. `settle()` after the answer moves its stamp to the
+    moment the answer came back: the provider received the request no later than that, so a
+    window counted from there is never shorter than the provider's, however late the request
+    reached it (a provider with fixed windows starts them at its own first receipt)."""
+
+    def __init__(self, key: str = "", member: str = ""):
+        self.key, self.member = key, member
+
+    def settle(self) -> None:
+        if not self.member:
+            return
+        now = time.time()
+        if _use_redis():
+            try:
+                _redis().zadd(self.key, {self.member: now}, xx=True)
+                return
+            except redis.RedisError:
+                log.warning("Redis unavailable for the rate limiter; using the database")
+        _settle_db(self.key, self.member, now)
+
+
+def acquire(key: str, limit: RateLimit | None, *, max_wait: float) -> Slot | None:
+    """Wait (bounded) for a slot; None when none frees up within max_wait seconds."""
     if limit is None:
-        return True
+        return Slot()
+    member = uuid.uuid4().hex
     deadline = time.monotonic() + max_wait
     while True:
-        wait = try_acquire(key, limit)
+        wait = try_acquire(key, limit, member)
         if wait <= 0:
-            return True
+            return Slot(key, member)
         if time.monotonic() + wait > deadline:
-            return False
+            return None
         time.sleep(wait)
 
 

@@ -80,9 +80,8 @@ def refresh_connection(connection_id: int, *, reason: str, force: bool = False) 
 
 def _refresh_under_lease(conn: Connection, *, owner: str, started: float, reason: str) -> Outcome:
     app = conn.app
-    if not ratelimit.acquire(
-        ratelimit.key_for(app), app.rate_limit(), max_wait=RATE_LIMIT_MAX_WAIT
-    ):
+    slot = ratelimit.acquire(ratelimit.key_for(app), app.rate_limit(), max_wait=RATE_LIMIT_MAX_WAIT)
+    if slot is None:
         _schedule_retry(
             conn,
             owner,
@@ -96,8 +95,10 @@ def _refresh_under_lease(conn: Connection, *, owner: str, started: float, reason
     try:
         tokens, secret_index = call_with_secrets(app, renewal_call(conn, app), deadline=deadline)
     except ProviderError as exc:
+        slot.settle()
         return _classify(conn, exc, owner=owner)
     store_tokens(conn=conn, tokens=tokens)  # first, before anything else
+    slot.settle()
     PrivateApp.objects.filter(pk=app.pk, credentials_invalid_at__isnull=False).update(
         credentials_invalid_at=None
     )
