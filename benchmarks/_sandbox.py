@@ -1,14 +1,11 @@
 """The Django side of the benchmark scripts: run inside `manage.py shell -c` (refresh.py) or
 in-process after django.setup() (soak.py), never by the portal or the tests.
 
-Connections are made as tests/lifecycle/conftest.py makes them: the sandbox mints a code as
-if the user had pressed Grant, and the portal exchanges it over real HTTP with
-obtain_from_code, so every token was issued by the sandbox and is known to it.
+Connections are made with sandbox.shortcuts, as the lifecycle tests make them.
 """
 
 import json
 import os
-import secrets
 import time
 import uuid
 
@@ -16,20 +13,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from connections.lifecycle.obtain import obtain_from_code
 from connections.models import (
     AuditEvent,
-    AuthorizationAttempt,
-    ClientSecret,
     Connection,
     PrivateApp,
 )
-from connections.providers import get_provider
 from portal.models import Membership, Tenant
 from sandbox import registry
-from sandbox.grants import new_code
-from sandbox.models import Client
-from sandbox.profiles import get_profile, urls_for
+from sandbox.shortcuts import minted_connection, sandbox_app
 
 PROVIDER = "manu_online"
 ACCOUNT = {"id": "1001", "name": "Bench Oy"}
@@ -50,68 +41,16 @@ def bench_tenant():
     return tenant, user
 
 
-def manu_app(tenant, **client_kwargs) -> tuple[PrivateApp, str]:
-    """An enabled Manu Online app pointing at the sandbox on PORTAL_BASE_URL, its sandbox
-    client registered with client_kwargs (access_lifetime=…); the app and its secret."""
-    base = settings.PORTAL_BASE_URL
-    catalogue = get_provider(PROVIDER)
-    client_id, secret = f"bench-{uuid.uuid4().hex[:12]}", secrets.token_urlsafe(24)
-    callback = f"{base}/oauth/callback/"
-    scopes = list(catalogue.default_scopes or catalogue.known_scopes[:1])
-    app = PrivateApp.objects.create(
-        tenant=tenant,
-        name=f"{catalogue.name} {client_id}",
-        provider=PROVIDER,
-        status=PrivateApp.Status.ENABLED,
-        grant_type=catalogue.grants[0],
-        client_id=client_id,
-        client_auth=catalogue.client_auth,
-        redirect_uris=[callback],
-        scopes=scopes,
-        **urls_for(PROVIDER, base),
+def manu_app(tenant, **client_kwargs) -> PrivateApp:
+    """An enabled Manu Online app on the sandbox at PORTAL_BASE_URL (client_kwargs go to the
+    sandbox client: access_lifetime=…)."""
+    return sandbox_app(
+        tenant=tenant, provider=PROVIDER, base_url=settings.PORTAL_BASE_URL, **client_kwargs
     )
-    ClientSecret.objects.create(app=app, value=secret, last_four=secret[-4:], is_primary=True)
-    registry.register_client(
-        provider=PROVIDER,
-        client_id=client_id,
-        secrets=[secret],
-        redirect_uris=[callback],
-        scopes=scopes,
-        **client_kwargs,
-    )
-    return app, secret
 
 
 def connect(app: PrivateApp, user, sandbox_user=None, account: dict = ACCOUNT) -> Connection:
-    """A sandbox user grants app access (a minted code); the portal exchanges the code over
-    HTTP at the sandbox token endpoint."""
-    if sandbox_user is None:
-        sandbox_user = registry.create_user(
-            provider=app.provider,
-            username=f"user-{uuid.uuid4().hex[:8]}",
-            password=secrets.token_urlsafe(12),
-            accounts=[account],
-        )
-    profile = get_profile(app.provider)
-    code = new_code(
-        profile,
-        Client.objects.get(provider=profile.key, client_id=app.client_id),
-        user=sandbox_user,
-        redirect_uri=app.redirect_uris[0],
-        scopes=app.scopes,
-        account_id=account["id"],
-        account_name=account["name"],
-    )
-    attempt = AuthorizationAttempt.objects.create(
-        tenant=app.tenant,
-        app=app,
-        user=user,
-        state_hash=uuid.uuid4().hex,
-        redirect_uri=app.redirect_uris[0],
-        scopes=app.scopes,
-        expires_at=timezone.now() + timezone.timedelta(minutes=10),
-    )
-    return obtain_from_code(attempt=attempt, code=code)
+    return minted_connection(app, user=user, sandbox_user=sandbox_user, account=account)
 
 
 def refresh_benchmark_setup() -> None:
@@ -119,8 +58,8 @@ def refresh_benchmark_setup() -> None:
     the worker, as many on a second app whose refresh tokens the bare loop will spend."""
     n, warmup = int(os.environ["BENCH_CONNECTIONS"]), int(os.environ["BENCH_WARMUP"])
     tenant, user = bench_tenant()
-    worker_app, _ = manu_app(tenant)
-    bare_app, bare_secret = manu_app(tenant)
+    worker_app, bare_app = manu_app(tenant), manu_app(tenant)
+    bare_secret = bare_app.client_secrets.get().value
     sandbox_user = registry.create_user(
         provider=PROVIDER,
         username=f"bench-{uuid.uuid4().hex[:8]}",
