@@ -5,18 +5,22 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from connections.lifecycle.refresh import refresh_connection
+from connections.lifecycle.refresh import Outcome, refresh_connection
 from connections.models import Connection
 from connections.selectors import connections_due_for_refresh
 
 
 @shared_task(name="connections.refresh_connection")
 def refresh_connection_task(connection_id: int, reason: str = "scheduled") -> str:
+    outcome = Outcome.SKIPPED
     try:
-        return refresh_connection(connection_id, reason=reason)
+        outcome = refresh_connection(connection_id, reason=reason)
+        return outcome
     finally:
-        # Whatever happened, the row may be picked again by the next beat tick.
-        Connection.objects.filter(pk=connection_id).update(refresh_enqueued_at=None)
+        # Whatever happened, the row may be picked again by the next beat tick (storing new
+        # tokens already cleared the mark).
+        if outcome != Outcome.REFRESHED:
+            Connection.objects.filter(pk=connection_id).update(refresh_enqueued_at=None)
 
 
 @shared_task(name="connections.enqueue_due_refreshes")

@@ -99,9 +99,8 @@ def _refresh_under_lease(conn: Connection, *, owner: str, started: float, reason
         return _classify(conn, exc, owner=owner)
     store_tokens(conn=conn, tokens=tokens)  # first, before anything else
     slot.settle()
-    PrivateApp.objects.filter(pk=app.pk, credentials_invalid_at__isnull=False).update(
-        credentials_invalid_at=None
-    )
+    if app.credentials_invalid_at:
+        PrivateApp.objects.filter(pk=app.pk).update(credentials_invalid_at=None)
     audit.record(
         Kind.REFRESHED,
         tenant=conn.tenant,
