@@ -189,6 +189,21 @@ class Processes:
             pass
 
 
+def group_cpu_seconds(proc: subprocess.Popen) -> float:
+    """User + system CPU seconds of every live process in proc's process group (a celery
+    worker and its pool children, gunicorn and its workers), read from /proc."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        # After the command name: state ppid pgrp ... utime (11th) stime (12th).
+        if int(fields[2]) == proc.pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def log_tail(log_dir: str, name: str, lines: int = 30) -> str:
     """The end of a subprocess log, to print on failure before the temp dir goes."""
     path = Path(log_dir) / name

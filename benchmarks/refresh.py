@@ -2,7 +2,7 @@
 token-endpoint calls (run on demand; not a test).
 
     .venv/bin/python benchmarks/refresh.py [--connections 200] [--concurrency 4]
-        [--redis redis://127.0.0.1:6379/0 [--database-url postgres://…]]
+        [--provider-latency-ms 100] [--redis redis://127.0.0.1:6379/0 [--database-url …]]
 
 What it does, all on 127.0.0.1, with its state in a temporary VAR_DIR removed afterwards:
 1. migrates the database (a fresh SQLite file in VAR_DIR; with --redis, DATABASE_URL or
@@ -16,7 +16,7 @@ What it does, all on 127.0.0.1, with its state in a temporary VAR_DIR removed af
    first DB connections stay out of the figure);
 6. timed: the N other connections made due, then in one `manage.py shell` step: the clock
    starts, `enqueue_due_refreshes` claims and enqueues them, and the database is polled every
-   20 ms until every refresh_count has grown: N / elapsed = refreshes per second;
+   20 ms (one COUNT) until each has a new last_refreshed_at: N / elapsed = refreshes per second;
 7. bare loop: N refresh-grant POSTs straight to the sandbox token endpoint from C threads,
    each spending a refresh token of the second app, built like the portal's own request
    (form body, client secret in it, a plain requests.post: no keep-alive, as the portal).
@@ -25,11 +25,19 @@ Fairness: both sides hit the same server and database, with the same concurrency
 processes vs C client threads), one new TCP connection per call, after a warm-up of C calls.
 What the portal adds is its own work per refresh: the claim and enqueue, the broker round
 trip, the lease, the rate limiter, storing the tokens, the audit event.
+
+It also prints the CPU each side spent per refresh (from /proc). With the provider on the
+same cores and answering at once, both loops are CPU-bound and the ratio is about the ratio of
+their CPU costs: a Celery task with a Django ORM refresh costs more than the sandbox's own
+handling of the call. --provider-latency-ms makes the sandbox wait in every refresh of both
+loops, as a provider across a network does: then the ratio shows what the portal adds to
+each refresh's wall time.
 """
 
 import argparse
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -44,6 +52,7 @@ from _harness import (
     environment,
     exit_on_sigterm,
     free_port,
+    group_cpu_seconds,
     gunicorn_argv,
     log_tail,
     manage,
@@ -62,6 +71,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", "-n", type=int, default=200)
     parser.add_argument("--concurrency", "-c", type=int, default=4, help="worker processes")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument(
+        "--provider-latency-ms",
+        type=int,
+        default=0,
+        help="the sandbox sleeps this long in every refresh of both loops (a remote provider)",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds per timed phase")
     parser.add_argument(
         "--redis",
@@ -91,6 +106,24 @@ def worker_round(env: dict, pks: list[int], *, client_id: str, queue: str, timeo
         BENCH_QUEUE=queue,
         BENCH_TIMEOUT=str(timeout),
     )
+
+
+class CpuMeter:
+    """CPU seconds spent by each named process group (None: this process, the bare loop's
+    client threads) between construction and read()."""
+
+    def __init__(self, **groups: subprocess.Popen | None):
+        self.groups = groups
+        self.start = self._now()
+
+    def _now(self) -> dict[str, float]:
+        return {
+            name: group_cpu_seconds(proc) if proc else time.process_time()
+            for name, proc in self.groups.items()
+        }
+
+    def read(self) -> dict[str, float]:
+        return {name: value - self.start[name] for name, value in self._now().items()}
 
 
 def bare_loop(token_url: str, client_id: str, secret: str, tokens: list[str], threads: int):
@@ -159,9 +192,16 @@ def run(env, procs, base, port, n, concurrency, queue, args) -> int:
     )
     wait_ready(base, server)
     started = time.monotonic()
-    setup = shell_step(env, SETUP, 60 + n, BENCH_CONNECTIONS=str(n), BENCH_WARMUP=str(concurrency))
+    setup = shell_step(
+        env,
+        SETUP,
+        60 + n,
+        BENCH_CONNECTIONS=str(n),
+        BENCH_WARMUP=str(concurrency),
+        BENCH_LATENCY_MS=str(max(0, args.provider_latency_ms)),
+    )
     setup_seconds = time.monotonic() - started
-    procs.start(
+    worker = procs.start(
         celery_argv("worker", "--concurrency", str(concurrency), "--queues", queue),
         log_name="worker.log",
     )
@@ -169,14 +209,18 @@ def run(env, procs, base, port, n, concurrency, queue, args) -> int:
     warm = worker_round(env, setup["warmup_pks"], timeout=120, **round_args)
     if warm["refreshed"] != len(setup["warmup_pks"]):
         raise SystemExit(f"warm-up did not finish: {warm}")
+    cpu = CpuMeter(server=server, worker=worker)
     timed = worker_round(env, setup["timed_pks"], timeout=args.timeout, **round_args)
+    portal_cpu = cpu.read()
     if timed["refreshed"] != n:
         raise SystemExit(f"the worker refreshed {timed['refreshed']} of {n} in time: {timed}")
 
     tokens = setup["bare_refresh_tokens"]
     bare_args = (setup["token_url"], setup["bare_client_id"], setup["bare_secret"])
     _, warm_ok, warm_failures = bare_loop(*bare_args, tokens[:concurrency], concurrency)
+    cpu = CpuMeter(server=server, client=None)
     seconds, ok, failures = bare_loop(*bare_args, tokens[concurrency:], concurrency)
+    bare_cpu = cpu.read()
     if warm_ok != concurrency or ok != n:
         raise SystemExit(
             f"bare loop: {ok}/{n} ok; first failures: {(warm_failures + failures)[:3]}"
@@ -185,7 +229,11 @@ def run(env, procs, base, port, n, concurrency, queue, args) -> int:
     portal_rate, bare_rate = n / timed["seconds"], n / seconds
     ratio = portal_rate / bare_rate
     exact = timed["provider_calls"] == n and not timed["not_active"] and not timed["bad_events"]
-    print("Refresh benchmark (Manu Online sandbox on loopback)")
+    latency = args.provider_latency_ms
+    print(
+        "Refresh benchmark (Manu Online sandbox on loopback"
+        + (f", {latency} ms added at the provider per refresh)" if latency > 0 else ")")
+    )
     print(
         f"  setup:  {2 * (n + concurrency)} connections made through obtain_from_code in "
         f"{setup_seconds:.1f} s; database {timed['database']}, broker {timed['broker']}, "
@@ -199,7 +247,7 @@ def run(env, procs, base, port, n, concurrency, queue, args) -> int:
         f"  worker: celery prefork, concurrency {concurrency}, prefetch 1, acks late; "
         f"{n} connections made due, enqueue_due_refreshes() once "
         f"(enqueued {timed['enqueued']} in {timed['enqueue_seconds']:.2f} s), the DB polled "
-        "every 20 ms until every refresh_count grew; warm-up of "
+        "every 20 ms until each was refreshed; warm-up of "
         f"{concurrency} refreshes before the clock"
     )
     print(
@@ -219,6 +267,12 @@ def run(env, procs, base, port, n, concurrency, queue, args) -> int:
         f"  checks: provider saw {timed['provider_calls']} refresh calls for {n} refreshes, "
         f"{timed['not_active']} not active, {timed['bad_events']} failure events: "
         + ("exact" if exact else "NOT exact")
+    )
+    print(
+        "  CPU per refresh (ms, from /proc): portal: "
+        + ", ".join(f"{k} {1000 * v / n:.1f}" for k, v in portal_cpu.items())
+        + "; bare: "
+        + ", ".join(f"{k} {1000 * v / n:.1f}" for k, v in bare_cpu.items())
     )
     met = ratio >= TARGET_RATIO
     print(

@@ -6,7 +6,7 @@ Tokens are written only by connections.lifecycle; secrets only by connections.se
 import hashlib
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from connections.providers import (
@@ -203,14 +203,22 @@ class Connection(models.Model):
     ENQUEUE_TIMEOUT = timezone.timedelta(minutes=10)
 
     @classmethod
-    def claim_for_refresh(cls, pk: int, *, now) -> bool:
+    def claim_for_refresh(cls, pks: list[int], *, now) -> list[int]:
+        """Mark the given rows as queued, except those another picker claimed meanwhile;
+        returns the ones this caller claimed. One statement for the whole batch: on
+        PostgreSQL the rows are locked (skipping rows a concurrent picker holds), on SQLite
+        the IMMEDIATE transaction already serialises pickers."""
         stale = now - cls.ENQUEUE_TIMEOUT
-        return (
-            cls.objects.filter(pk=pk)
-            .filter(models.Q(refresh_enqueued_at__isnull=True) | models.Q(refresh_enqueued_at__lt=stale))
-            .update(refresh_enqueued_at=now)
-            == 1
+        unqueued = models.Q(refresh_enqueued_at__isnull=True) | models.Q(
+            refresh_enqueued_at__lt=stale
         )
+        with transaction.atomic():
+            rows = cls.objects.filter(unqueued, pk__in=pks).order_by("next_refresh_at")
+            if connection.features.has_select_for_update_skip_locked:
+                rows = rows.select_for_update(skip_locked=True)
+            claimed = list(rows.values_list("pk", flat=True))
+            cls.objects.filter(pk__in=claimed).update(refresh_enqueued_at=now)
+        return claimed
 
     def access_token_valid(self, *, margin_seconds: int = 30) -> bool:
         if not self.access_token or self.status not in (self.Status.ACTIVE, self.Status.FAILING):

@@ -175,12 +175,16 @@ def _token_request(app, creds: Credentials, body: str) -> TokenSet:
         data = response.json()
     except ValueError:
         raise ProviderError(
-            ErrorKind.SERVER, "token endpoint answered 200 with a body that is not JSON",
-            status=200, request_id=request_id,
+            ErrorKind.SERVER,
+            "token endpoint answered 200 with a body that is not JSON",
+            status=200,
+            request_id=request_id,
         ) from None
     if not isinstance(data, dict) or not data.get("access_token"):
         raise ProviderError(
-            ErrorKind.SERVER, "token response has no access_token", status=200,
+            ErrorKind.SERVER,
+            "token response has no access_token",
+            status=200,
             request_id=request_id,
         )
     expires_in = data.get("expires_in")
@@ -234,11 +238,18 @@ def _error_from(response: requests.Response) -> ProviderError:
     message = description or error or response.reason or f"HTTP {status}"
     if status == 429:
         retry_after = _retry_after(response.headers.get("Retry-After"))
-        return ProviderError(ErrorKind.RATE_LIMITED, message, status=status, error=error,
-                             retry_after=retry_after, request_id=request_id)
+        return ProviderError(
+            ErrorKind.RATE_LIMITED,
+            message,
+            status=status,
+            error=error,
+            retry_after=retry_after,
+            request_id=request_id,
+        )
     if status >= 500:
-        return ProviderError(ErrorKind.SERVER, message, status=status, error=error,
-                             request_id=request_id)
+        return ProviderError(
+            ErrorKind.SERVER, message, status=status, error=error, request_id=request_id
+        )
     if error == "invalid_grant":
         kind = ErrorKind.INVALID_GRANT
     elif error == "invalid_client" or status == 401:
@@ -276,5 +287,3 @@ def safe_json(response: requests.Response):
         return response.json()
     except ValueError:
         return {"body": response.text[:500]}
-
-

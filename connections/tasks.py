@@ -1,7 +1,7 @@
 """Thin Celery wrappers around the lifecycle. The schedule lives in the database
 (next_refresh_at), never in the queue: no countdown or ETA outlives the broker's timeout."""
 
-from celery import shared_task
+from celery import current_app, shared_task
 from django.conf import settings
 from django.utils import timezone
 
@@ -27,9 +27,10 @@ def refresh_connection_task(connection_id: int, reason: str = "scheduled") -> st
 def enqueue_due_refreshes() -> int:
     """Claim due connections in a bounded batch and enqueue one refresh task each."""
     now = timezone.now()
-    enqueued = 0
-    for pk in connections_due_for_refresh(now=now, limit=settings.REFRESH_BATCH_SIZE):
-        if Connection.claim_for_refresh(pk, now=now):
-            refresh_connection_task.delay(pk)
-            enqueued += 1
-    return enqueued
+    due = connections_due_for_refresh(now=now, limit=settings.REFRESH_BATCH_SIZE)
+    claimed = Connection.claim_for_refresh(due, now=now)
+    # One broker connection for the whole batch, not one checkout per message.
+    with current_app.producer_or_acquire() as producer:
+        for pk in claimed:
+            refresh_connection_task.apply_async((pk,), producer=producer)
+    return len(claimed)

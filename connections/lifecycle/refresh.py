@@ -72,10 +72,13 @@ def refresh_connection(connection_id: int, *, reason: str, force: bool = False) 
     if not lease.acquire(conn, owner=owner):
         return Outcome.BUSY
     started = time.monotonic()
+    outcome = None
     try:
-        return _refresh_under_lease(conn, owner=owner, started=started, reason=reason)
+        outcome = _refresh_under_lease(conn, owner=owner, started=started, reason=reason)
+        return outcome
     finally:
-        lease.release(conn.pk, owner=owner)
+        if outcome != Outcome.REFRESHED:  # storing the tokens released it
+            lease.release(conn.pk, owner=owner)
 
 
 def _refresh_under_lease(conn: Connection, *, owner: str, started: float, reason: str) -> Outcome:
@@ -97,7 +100,7 @@ def _refresh_under_lease(conn: Connection, *, owner: str, started: float, reason
     except ProviderError as exc:
         slot.settle()
         return _classify(conn, exc, owner=owner)
-    store_tokens(conn=conn, tokens=tokens)  # first, before anything else
+    store_tokens(conn=conn, tokens=tokens, lease_owner=owner)  # first, before anything else
     slot.settle()
     if app.credentials_invalid_at:
         PrivateApp.objects.filter(pk=app.pk).update(credentials_invalid_at=None)

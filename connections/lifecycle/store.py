@@ -4,7 +4,7 @@ import logging
 import time
 
 from django.db import InterfaceError, OperationalError, close_old_connections
-from django.db.models import F
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from connections.lifecycle.schedule import next_refresh_at
@@ -51,16 +51,29 @@ def token_fields(*, app: PrivateApp, kind: str, tokens: TokenSet, refresh_expire
     return fields
 
 
-def store_tokens(*, conn: Connection, tokens: TokenSet) -> dict:
-    """Persist a provider's answer at once. The tokens stay in memory across retries: a
-    rotated refresh token that is not stored is lost for good."""
+def store_tokens(*, conn: Connection, tokens: TokenSet, lease_owner: str) -> dict:
+    """Persist a provider's answer at once, and in the same write release the lease if
+    lease_owner still holds it. The write happens whoever holds the lease by now: these are the
+    only tokens the provider honours. They stay in memory across retries: a rotated refresh
+    token that is not stored is lost for good."""
     fields = token_fields(
         app=conn.app, kind=conn.kind, tokens=tokens, refresh_expires_at=conn.refresh_expires_at
     )
+    ours = Q(lease_owner=lease_owner)
+    released = {
+        "lease_owner": Case(When(ours, then=Value("")), default=F("lease_owner")),
+        "lease_expires_at": Case(When(ours, then=Value(None)), default=F("lease_expires_at")),
+        "inflight_refresh_hash": Case(
+            When(ours, then=Value("")), default=F("inflight_refresh_hash")
+        ),
+    }
     for attempt in range(STORE_ATTEMPTS):
         try:
             Connection.objects.filter(pk=conn.pk).update(
-                **fields, refresh_count=F("refresh_count") + 1, version=F("version") + 1
+                **fields,
+                **released,
+                refresh_count=F("refresh_count") + 1,
+                version=F("version") + 1,
             )
             return fields
         except (OperationalError, InterfaceError):

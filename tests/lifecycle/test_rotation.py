@@ -5,9 +5,12 @@ import threading
 import pytest
 from django.db import connection as db_connection
 
+from connections.lifecycle import lease
 from connections.lifecycle.refresh import Outcome, refresh_connection
+from connections.lifecycle.store import store_tokens
 from connections.lifecycle.tokens import valid_connection
 from connections.models import AuditEvent, Connection
+from connections.oauth import TokenSet
 from sandbox import registry
 from tests.lifecycle.conftest import expire_access_token
 
@@ -24,6 +27,7 @@ def test_a_thousand_consecutive_rotations_never_break_the_chain(make_app, connec
         seen.add(conn.refresh_token)
     assert conn.refresh_count == 1000
     assert conn.status == Connection.Status.ACTIVE
+    assert (conn.lease_owner, conn.lease_expires_at, conn.inflight_refresh_hash) == ("", None, "")
     assert registry.refresh_token_is_active("manu_online", conn.refresh_token)
     assert registry.token_is_active("manu_online", conn.access_token)
     assert (
@@ -31,6 +35,20 @@ def test_a_thousand_consecutive_rotations_never_break_the_chain(make_app, connec
         == 1000
     )
     assert AuditEvent.objects.filter(connection=conn, kind="refreshed").count() == 1000
+
+
+def test_tokens_are_stored_even_after_the_lease_passed_to_another_owner(make_app, connect):
+    conn = connect(make_app("manu_online"))
+    assert lease.acquire(conn, owner="slow-worker")
+    # The slow worker's lease lapsed and another took it while the provider was answering.
+    Connection.objects.filter(pk=conn.pk).update(lease_owner="next-worker")
+    tokens = TokenSet("new-access", "Bearer", "new-refresh", 1800, "", "req-1")
+
+    store_tokens(conn=conn, tokens=tokens, lease_owner="slow-worker")
+
+    conn.refresh_from_db()
+    assert (conn.access_token, conn.refresh_token) == ("new-access", "new-refresh")
+    assert conn.lease_owner == "next-worker"  # only its owner releases a lease
 
 
 def run_concurrently(n: int, fn):
