@@ -95,7 +95,7 @@ def presented_key(request: HttpRequest) -> str | None:
 
 
 def authenticate(request: HttpRequest) -> TenantApiKey | None:
-    """The active key the request presents (with its tenant loaded), or None."""
+    """The active key the request presents, or None."""
     return authenticate_key(presented_key(request))
 
 
@@ -103,11 +103,7 @@ def authenticate_key(plaintext: str | None) -> TenantApiKey | None:
     match = KEY_RE.fullmatch(plaintext or "")
     if match is None:
         return None
-    key = (
-        TenantApiKey.objects.select_related("tenant")
-        .filter(prefix=match.group(1), revoked_at__isnull=True)
-        .first()
-    )
+    key = TenantApiKey.objects.filter(prefix=match.group(1), revoked_at__isnull=True).first()
     if key is None or not hmac.compare_digest(key.key_hash, sha256_hex(plaintext)):
         return None
     _touch(key)

@@ -22,10 +22,18 @@ class TokenUnavailable(Exception):
         self.reason = reason
 
 
-def valid_connection(connection_id: int, *, wait_seconds: float = 20.0) -> Connection:
+def valid_connection(
+    connection_id: int, *, tenant_id: int | None = None, wait_seconds: float = 20.0
+) -> Connection:
+    """The connection with a valid access token; Connection.DoesNotExist when it does not
+    exist (within tenant_id, when given). Its refresh token is not read: callers never need it,
+    and a refresh loads the row afresh."""
     deadline = time.monotonic() + wait_seconds
+    rows = Connection.objects.select_related("app").defer("refresh_token")
+    if tenant_id is not None:
+        rows = rows.filter(tenant_id=tenant_id)
     while True:
-        conn = Connection.objects.select_related("app", "tenant").get(pk=connection_id)
+        conn = rows.get(pk=connection_id)
         if conn.status in (Status.NEEDS_REAUTH, Status.REVOKED):
             raise TokenUnavailable(conn.status, conn.last_error or conn.get_status_display())
         if conn.app.status == PrivateApp.Status.DISABLED:

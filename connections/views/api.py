@@ -84,12 +84,12 @@ def connection_token(request: HttpRequest, pk: int) -> JsonResponse:
             401,
             {"WWW-Authenticate": 'Bearer realm="token-api"'},
         )
-    # Scoped to the key's tenant before anything else, so a foreign id never triggers a refresh.
-    if pk > MAX_ID or not Connection.objects.filter(tenant=key.tenant, pk=pk).exists():
+    if pk > MAX_ID:
         return _not_found()
     try:
-        conn = valid_connection(pk, wait_seconds=WAIT_SECONDS)
-    except Connection.DoesNotExist:  # deleted in between
+        # Scoped to the key's tenant in the query itself: a foreign id never triggers a refresh.
+        conn = valid_connection(pk, tenant_id=key.tenant_id, wait_seconds=WAIT_SECONDS)
+    except Connection.DoesNotExist:
         return _not_found()
     except TokenUnavailable as exc:
         status = UNAVAILABLE_STATUS.get(exc.reason, 503)

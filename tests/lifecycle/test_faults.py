@@ -56,8 +56,9 @@ def test_latency_beyond_the_timeout_is_resent_promptly_with_the_same_token(
     settings.PROVIDER_READ_TIMEOUT = 0.5
     conn = connect(make_app("manu_online"))
     sent = conn.refresh_token
-    faults.inject(provider="manu_online", client_id=conn.app.client_id, kind="latency",
-                  latency_ms=1500)
+    faults.inject(
+        provider="manu_online", client_id=conn.app.client_id, kind="latency", latency_ms=1500
+    )
 
     started = time.monotonic()
     outcome = refresh(conn)
