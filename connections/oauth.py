@@ -58,8 +58,15 @@ class ProviderError(Exception):
     def transient(self) -> bool:
         return self.kind in TRANSIENT
 
+    @property
+    def held_back(self) -> bool:
+        """The portal's own rate limiter kept the request from being sent."""
+        return self.kind == ErrorKind.RATE_LIMITED and self.status is None
+
     def describe(self) -> str:
-        where = f"HTTP {self.status}" if self.status else "no answer"
+        where = (
+            f"HTTP {self.status}" if self.status else "not sent" if self.held_back else "no answer"
+        )
         code = f" {self.error}" if self.error else ""
         return f"{self.kind.value} ({where}{code}): {self}"
 

@@ -8,6 +8,9 @@ from connections.lifecycle.store import token_fields
 from connections.models import AuditEvent, AuthorizationAttempt, Connection, PrivateApp
 
 Kind = AuditEvent.Kind
+# Someone is waiting in the browser: hold a token request back this long at most for the
+# provider's rate limit, then say so.
+RATE_LIMIT_WAIT = 10.0
 
 
 def _save_connection(*, app, kind, tokens, connection=None, user=None, **extra) -> Connection:
@@ -35,6 +38,7 @@ def obtain_from_code(*, attempt: AuthorizationAttempt, code: str) -> Connection:
             redirect_uri=attempt.redirect_uri,
             code_verifier=attempt.pkce_verifier,
         ),
+        rate_limit_wait=RATE_LIMIT_WAIT,
     )
     conn = _save_connection(
         app=app,
@@ -58,7 +62,7 @@ def obtain_service_token(
     *, app: PrivateApp, actor, connection: Connection | None = None
 ) -> Connection:
     """Client-credentials or password grant: the token is fetched at once."""
-    tokens, _ = call_with_secrets(app, service_grant(app))
+    tokens, _ = call_with_secrets(app, service_grant(app), rate_limit_wait=RATE_LIMIT_WAIT)
     account = app.service_username or app.client_id
     conn = _save_connection(
         app=app,

@@ -1,10 +1,13 @@
 """Calling the token endpoint with the app's secrets: primary first, the next on
-invalid_client; a call that got no answer is sent again promptly with the same grant."""
+invalid_client; a call that got no answer is sent again promptly with the same grant.
+
+Every request, retries and secondary secrets included, takes a slot of the provider's
+token-endpoint rate limit for the client id: the provider counts them all."""
 
 import time
 from collections.abc import Callable
 
-from connections import oauth
+from connections import oauth, ratelimit
 from connections.models import Connection, PrivateApp
 from connections.oauth import Credentials, ErrorKind, ProviderError, TokenSet
 from connections.providers import Grant, PkceMode
@@ -18,32 +21,61 @@ def secrets_to_try(app: PrivateApp) -> list[str | None]:
     return [s.value for s in app.active_secrets()] or [None]
 
 
+def _send_within_rate_limit(
+    app: PrivateApp, call: Callable[[Credentials], TokenSet], creds: Credentials, *, max_wait: float
+) -> TokenSet:
+    limit = app.rate_limit()
+    slot = ratelimit.acquire(ratelimit.key_for(app), limit, max_wait=max_wait)
+    if slot is None:
+        raise ProviderError(
+            ErrorKind.RATE_LIMITED,
+            f"held back by the portal: the token endpoint allows {limit.requests} requests per "
+            f"{limit.per_seconds:g} s for this client id and none was free within "
+            f"{max_wait:g} s",
+            retry_after=max_wait,
+        )
+    try:
+        return call(creds)
+    finally:
+        slot.settle()
+
+
 def call_with_secrets(
-    app: PrivateApp, call: Callable[[Credentials], TokenSet], *, deadline: float | None = None
+    app: PrivateApp,
+    call: Callable[[Credentials], TokenSet],
+    *,
+    rate_limit_wait: float,
+    deadline: float | None = None,
 ) -> tuple[TokenSet, int]:
-    """Returns the tokens and which secret (0 = primary) the provider accepted."""
+    """Returns the tokens and which secret (0 = primary) the provider accepted.
+    Waits up to rate_limit_wait seconds for each request's rate-limit slot."""
     rejected: ProviderError | None = None
-    unanswered = 0
+    unanswered: list[ProviderError] = []
     for index, secret in enumerate(secrets_to_try(app)):
         creds = oauth.credentials_for(app, secret)
         for attempt in range(TRANSPORT_RETRIES + 1):
             try:
-                return call(creds), index
+                return _send_within_rate_limit(app, call, creds, max_wait=rate_limit_wait), index
             except ProviderError as exc:
+                if exc.held_back and unanswered:
+                    # The grant went out and no answer came back: that is what the caller
+                    # must know, so it re-sends the same grant later.
+                    unanswered[-1].unanswered_before = len(unanswered)
+                    raise unanswered[-1] from exc
                 out_of_time = deadline is not None and time.monotonic() > deadline
                 if (
                     exc.kind == ErrorKind.TRANSPORT
                     and attempt < TRANSPORT_RETRIES
                     and not out_of_time
                 ):
-                    unanswered += 1
+                    unanswered.append(exc)
                     time.sleep(0.2 * 2**attempt)
                     continue
                 if exc.kind == ErrorKind.INVALID_CLIENT:
                     rejected = exc
                     break
                 # Lets the caller explain an invalid_grant that follows an unanswered call.
-                exc.unanswered_before = unanswered
+                exc.unanswered_before = len(unanswered)
                 raise
     assert rejected is not None
     raise rejected

@@ -13,7 +13,7 @@ from enum import StrEnum
 from django.conf import settings
 from django.utils import timezone
 
-from connections import audit, ratelimit
+from connections import audit
 from connections.lifecycle import lease
 from connections.lifecycle.notify import connection_path, tell_admins
 from connections.lifecycle.provider_calls import call_with_secrets, renewal_call
@@ -83,25 +83,15 @@ def refresh_connection(connection_id: int, *, reason: str, force: bool = False) 
 
 def _refresh_under_lease(conn: Connection, *, owner: str, started: float, reason: str) -> Outcome:
     app = conn.app
-    slot = ratelimit.acquire(ratelimit.key_for(app), app.rate_limit(), max_wait=RATE_LIMIT_MAX_WAIT)
-    if slot is None:
-        _schedule_retry(
-            conn,
-            owner,
-            delay=timedelta(seconds=RATE_LIMIT_MAX_WAIT),
-            error="waiting for the token-endpoint rate limit",
-            count_failure=False,
-        )
-        return Outcome.RETRY_SCHEDULED
     # Stop re-sending after transport failures once the lease could lapse mid-call.
     deadline = started + settings.REFRESH_LEASE_SECONDS / 2
     try:
-        tokens, secret_index = call_with_secrets(app, renewal_call(conn, app), deadline=deadline)
+        tokens, secret_index = call_with_secrets(
+            app, renewal_call(conn, app), rate_limit_wait=RATE_LIMIT_MAX_WAIT, deadline=deadline
+        )
     except ProviderError as exc:
-        slot.settle()
         return _classify(conn, exc, owner=owner)
     store_tokens(conn=conn, tokens=tokens, lease_owner=owner)  # first, before anything else
-    slot.settle()
     if app.credentials_invalid_at:
         PrivateApp.objects.filter(pk=app.pk).update(credentials_invalid_at=None)
     audit.record(

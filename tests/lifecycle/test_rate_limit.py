@@ -3,9 +3,15 @@
 import time
 
 import pytest
+import redis
+from django.conf import settings
 
+from connections import ratelimit
+from connections.lifecycle import obtain
 from connections.lifecycle.refresh import Outcome, refresh_connection
-from connections.models import AuditEvent, PrivateApp
+from connections.models import AuditEvent, PrivateApp, RateLimitWindow
+from connections.oauth import ProviderError
+from sandbox import faults, registry
 from sandbox.models import Client
 from tests.lifecycle.conftest import expire_access_token
 from tests.lifecycle.test_rotation import run_concurrently
@@ -14,10 +20,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 LIMIT, WINDOW, N = 10, 10, 30
 
 
+def forget_earlier_requests(app) -> None:
+    key = ratelimit.key_for(app)
+    RateLimitWindow.objects.filter(key=key).delete()
+    if settings.REDIS_URL:
+        redis.Redis.from_url(settings.REDIS_URL).delete(key)
+
+
 def test_thirty_manus_refreshes_under_ten_per_ten_seconds_get_no_429(make_app, connect):
     app = make_app("manus")
     conns = [connect(app) for _ in range(N)]
-    # Connected without a limit; now the provider enforces one and the app knows it.
+    # Connected without a limit; now the provider enforces one and the app knows it, and the
+    # connects' code exchanges are long past (their stamps are dropped from the log).
+    forget_earlier_requests(app)
     client = Client.objects.get(client_id=app.client_id)
     Client.objects.filter(pk=client.pk).update(
         rate_limit=LIMIT, rate_window=WINDOW, window_started_at=None, window_count=0
@@ -37,3 +52,47 @@ def test_thirty_manus_refreshes_under_ten_per_ten_seconds_get_no_429(make_app, c
     minimum = (N // LIMIT - 1) * WINDOW  # 10 now, 10 after one window, 10 after two
     print(f"{N} refreshes at {LIMIT}/{WINDOW}s took {elapsed:.2f}s (minimum {minimum}s)")
     assert minimum <= elapsed <= minimum * 1.1
+
+
+def test_code_exchanges_take_slots_and_one_held_back_is_never_sent(make_app, connect, monkeypatch):
+    app = make_app("manus")
+    Client.objects.filter(client_id=app.client_id).update(
+        rate_limit=2, rate_window=60, window_started_at=None, window_count=0
+    )
+    PrivateApp.objects.filter(pk=app.pk).update(token_rate_limit=2, token_rate_window=60)
+    app.refresh_from_db()
+    first = connect(app)
+    connect(app)
+    monkeypatch.setattr(obtain, "RATE_LIMIT_WAIT", 0.2)
+
+    with pytest.raises(ProviderError) as caught:
+        connect(app)
+    assert caught.value.held_back
+    assert "not sent" in caught.value.describe()
+    assert Client.objects.get(client_id=app.client_id).window_count == 2
+
+    # A refresh due inside the same window is held back too, its refresh token unspent.
+    expire_access_token(first)
+    assert refresh_connection(first.pk, reason="manual", force=True) == Outcome.RETRY_SCHEDULED
+    first_after = type(first).objects.get(pk=first.pk)
+    assert "held back by the portal" in first_after.last_error
+    assert first_after.refresh_token == first.refresh_token
+    assert registry.refresh_token_is_active("manus", first.refresh_token)
+    assert Client.objects.get(client_id=app.client_id).window_count == 2
+
+
+def test_a_resend_after_no_answer_takes_a_slot_of_its_own(make_app, connect, settings):
+    settings.PROVIDER_READ_TIMEOUT = 0.5
+    app = make_app("manu_online")
+    conn = connect(app)
+    PrivateApp.objects.filter(pk=app.pk).update(token_rate_limit=1, token_rate_window=60)
+    faults.inject(provider="manu_online", client_id=app.client_id, kind="latency", latency_ms=1500)
+
+    outcome = refresh_connection(conn.pk, reason="manual", force=True)
+    # The first call timed out and used the only slot; the resend waits for the next window,
+    # and the connection says what happened: no answer, not a rate limit.
+    assert outcome == Outcome.RETRY_SCHEDULED
+    conn.refresh_from_db()
+    assert "held back" not in conn.last_error
+    assert conn.last_error.startswith("transport")
+    time.sleep(1.5)  # let the slow request finish on the live server before teardown
