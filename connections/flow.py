@@ -2,8 +2,8 @@
 user back to the one callback URL.
 
 Views stay thin: they turn a FlowError into a message. Tokens are written only by
-connections.lifecycle (obtain_from_code); this module writes the attempt and, once the
-connection exists, the account it belongs to.
+connections.lifecycle (obtain_from_code); this module writes the attempt and tells it how to
+find the account a grant belongs to.
 """
 
 import hmac
@@ -148,8 +148,10 @@ def _provider_refusal(attempt: AuthorizationAttempt, params: Mapping[str, str]) 
     return FlowError(f"{name} refused the authorisation: {detail}. Nothing was stored.", app=app)
 
 
-def attempt_finish(*, user, params: Mapping[str, str]) -> Connection:
-    """Validate the provider's answer and store the connection. Raises FlowError."""
+def attempt_finish(*, user, params: Mapping[str, str]) -> tuple[Connection, Connection | None]:
+    """Validate the provider's answer and store the connection. Raises FlowError. Returns
+    the connection, and the one a reconnect was for when the user granted another account
+    (the grant then became a new connection and that one is left as it was)."""
     state = params.get("state") or ""
     if not state:
         raise FlowError(UNKNOWN_STATE)
@@ -169,7 +171,7 @@ def attempt_finish(*, user, params: Mapping[str, str]) -> Connection:
         )
     app = attempt.app
     try:
-        conn = obtain_from_code(attempt=attempt, code=code)
+        conn = obtain_from_code(attempt=attempt, code=code, identify=account_of)
     except oauth.ProviderError as exc:
         record_failure(app=app, actor=user, error=exc, connection=attempt.connection)
         if exc.kind == oauth.ErrorKind.INVALID_GRANT:
@@ -181,8 +183,8 @@ def attempt_finish(*, user, params: Mapping[str, str]) -> Connection:
             "please connect again.",
             app=app,
         ) from exc
-    _store_account(conn)
-    return conn
+    left = attempt.connection if attempt.connection_id not in (None, conn.pk) else None
+    return conn, left
 
 
 def test_path(app: PrivateApp) -> str:
@@ -190,36 +192,38 @@ def test_path(app: PrivateApp) -> str:
     return (app.endpoint("test_path") or "/").replace("{username}", app.service_username or "")
 
 
-def call_test_endpoint(conn: Connection):
-    """GET the provider's test endpoint with the connection's current access token."""
-    app = conn.app
+def _call_test_endpoint(app: PrivateApp, *, access_token: str | None, token_type: str):
     return oauth.call_api(
         app,
-        access_token=conn.access_token,
-        token_type=conn.token_type,
+        access_token=access_token,
+        token_type=token_type,
         path=test_path(app),
         api_key=app.subscription_key_primary or "",
     )
 
 
-def _store_account(conn: Connection) -> None:
-    """Which account the user granted, from the test endpoint. The connection works without
-    it, so a failure here is logged, not shown as a failed connect."""
+def call_test_endpoint(conn: Connection):
+    """GET the provider's test endpoint with the connection's current access token."""
+    return _call_test_endpoint(conn.app, access_token=conn.access_token, token_type=conn.token_type)
+
+
+def account_of(app: PrivateApp, tokens: oauth.TokenSet) -> dict[str, str]:
+    """Which account a grant is for, from the test endpoint. A connection works without it,
+    so no answer means an empty result (logged), not a failed connect."""
     try:
-        response = call_test_endpoint(conn)
+        response = _call_test_endpoint(
+            app, access_token=tokens.access_token, token_type=tokens.token_type
+        )
     except oauth.ProviderError:
-        log.warning("account lookup for connection %s got no answer", conn.pk)
-        return
+        log.warning("account lookup for app %s got no answer", app.pk)
+        return {}
     data = oauth.safe_json(response) if response.status_code == 200 else {}
     if not isinstance(data, dict):
-        return
+        return {}
     account = {k: str(data[k])[:255] for k in ("account_id", "account_name") if data.get(k)}
     # Without an account, the signed-in user names the connection (Manus answers "user").
     user = data.get("username") or data.get("user")
     if isinstance(user, str | int) and user:
         account.setdefault("account_id", str(user)[:255])
         account.setdefault("account_name", str(user)[:255])
-    if account:
-        Connection.objects.filter(pk=conn.pk).update(**account)
-        for name, value in account.items():
-            setattr(conn, name, value)
+    return account

@@ -1,5 +1,7 @@
 """First tokens: the authorization-code exchange and service-account grants."""
 
+from collections.abc import Callable
+
 from django.utils import timezone
 
 from connections import audit, oauth
@@ -25,9 +27,26 @@ def _save_connection(*, app, kind, tokens, connection=None, user=None, **extra) 
     return connection
 
 
-def obtain_from_code(*, attempt: AuthorizationAttempt, code: str) -> Connection:
+def _other_account(conn: Connection | None, account: dict[str, str]) -> bool:
+    granted = account.get("account_id")
+    return bool(conn and conn.account_id and granted and granted != conn.account_id)
+
+
+def obtain_from_code(
+    *,
+    attempt: AuthorizationAttempt,
+    code: str,
+    identify: Callable[[PrivateApp, oauth.TokenSet], dict[str, str]] | None = None,
+) -> Connection:
     """Exchange the code at the attempt's own app's token endpoint and store the connection
-    (a reconnect keeps the connection's id). Raises oauth.ProviderError."""
+    with the account `identify` names. A reconnect keeps the connection's id, as tenants'
+    services hold it; but if the user granted another account than the connection's, the
+    grant becomes a new connection, so that id never starts serving another account.
+    Raises oauth.ProviderError.
+
+    The account is asked for before the write: a fresh grant spends no token of ours, so a
+    crash in between loses nothing the user cannot redo, while a connection written to the
+    wrong row would hand one account's token to the services of another."""
     app = attempt.app
     tokens, _ = call_with_secrets(
         app,
@@ -40,12 +59,23 @@ def obtain_from_code(*, attempt: AuthorizationAttempt, code: str) -> Connection:
         ),
         rate_limit_wait=RATE_LIMIT_WAIT,
     )
+    account = identify(app, tokens) if identify else {}
+    target = attempt.connection
+    if _other_account(target, account):
+        message = (
+            f"Connected: a reconnect of connection #{target.pk} granted another account "
+            f"({account['account_id']}, not {target.account_id}), so it became this connection."
+        )
+        target = None
+    else:
+        message = "Reconnected." if target else "Connected."
     conn = _save_connection(
         app=app,
         kind=Connection.Kind.USER,
         tokens=tokens,
-        connection=attempt.connection,
+        connection=target,
         user=attempt.user,
+        **account,
     )
     audit.record(
         Kind.AUTHORIZED,
@@ -53,7 +83,7 @@ def obtain_from_code(*, attempt: AuthorizationAttempt, code: str) -> Connection:
         connection=conn,
         actor=attempt.user,
         request_id=tokens.request_id,
-        message="Reconnected." if attempt.connection else "Connected.",
+        message=message,
     )
     return conn
 

@@ -80,7 +80,7 @@ def app_service_connect(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def oauth_callback(request: HttpRequest) -> HttpResponse:
     try:
-        conn = flow.attempt_finish(user=request.user, params=request.GET)
+        conn, left = flow.attempt_finish(user=request.user, params=request.GET)
     except flow.FlowError as exc:
         if exc.app is None:
             # Nothing says which tenant this belongs to: a page of its own, no redirect.
@@ -90,7 +90,16 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
         messages.error(request, str(exc))
         return to_app(exc.app)
     who = f" as {conn.account_name}" if conn.account_name else ""
-    messages.success(request, f"{conn.app.name} is connected{who}.")
+    if left is not None:
+        messages.warning(
+            request,
+            f"You granted access to {conn.account_name or conn.account_id}, but connection "
+            f"#{left.pk} is for {left.account_name or left.account_id}. The grant was saved as "
+            f"this new connection; #{left.pk} is unchanged: reconnect it and choose "
+            f"{left.account_name or left.account_id} at {conn.app.catalogue.name}.",
+        )
+    else:
+        messages.success(request, f"{conn.app.name} is connected{who}.")
     return to_connection(conn)
 
 

@@ -137,6 +137,33 @@ def test_reconnect_keeps_the_connection_id(login, bob, connected, provider):
     assert registry.token_is_active("manus", conn.access_token)
 
 
+def test_reconnect_to_another_account_becomes_a_new_connection(login, bob, connected, provider):
+    """The id tenants' services hold never starts serving another account."""
+    conn = connected("manu_online", account_ids=["1001", "1002"])
+    client = login(bob)
+    Connection.objects.filter(pk=conn.pk).update(status=Connection.Status.NEEDS_REAUTH)
+    assert conn.account_id == "1001"
+
+    response = client.post(url("connection_reconnect", conn))
+    back = client.get(provider.consent(response["Location"], account="1002"), follow=True)
+
+    page = back.content.decode()
+    other = Connection.objects.exclude(pk=conn.pk).get()
+    assert back.redirect_chain[-1][0] == url("connection_detail", other)
+    assert "msg-warning" in page and f"connection #{conn.pk} is for Acme Oy" in page
+    assert other.account_id == "1002" and other.status == Connection.Status.ACTIVE
+    before = conn.access_token
+    conn.refresh_from_db()
+    assert conn.status == Connection.Status.NEEDS_REAUTH and conn.access_token == before
+    assert AuditEvent.objects.filter(connection=other, message__contains="another account")
+
+    # Reconnecting with the connection's own account brings the same id back.
+    response = client.post(url("connection_reconnect", conn))
+    client.get(provider.consent(response["Location"], account="1001"))
+    conn.refresh_from_db()
+    assert conn.status == Connection.Status.ACTIVE and Connection.objects.count() == 2
+
+
 def test_reconnect_of_a_service_connection_fetches_a_new_token(login, alice, make_app):
     app = make_app("manitou_group")
     client = login(alice)
