@@ -141,7 +141,9 @@ bodies = st.dictionaries(st.sampled_from(PARAM_NAMES) | st.text(max_size=10), va
 @given(
     body=bodies,
     as_json=st.booleans(),
-    auth=st.one_of(st.none(), printable.map(lambda s: "Basic " + s), printable),
+    # requests refuses to send a header value that starts with whitespace (and a server
+    # strips it anyway), so generated values start with something visible or are empty.
+    auth=st.one_of(st.none(), printable.map(lambda s: "Basic " + s), printable.map(str.lstrip)),
     which=st.integers(min_value=0, max_value=10),
 )
 def test_random_token_requests_never_500(manu, manus, http, urls, body, as_json, auth, which):
