@@ -5,14 +5,12 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from connections import audit, oauth
+from connections.lifecycle import provider_calls
 from connections.lifecycle.provider_calls import call_with_secrets, service_grant
 from connections.lifecycle.store import token_fields
 from connections.models import AuditEvent, AuthorizationAttempt, Connection, PrivateApp
 
 Kind = AuditEvent.Kind
-# Someone is waiting in the browser: hold a token request back this long at most for the
-# provider's rate limit, then say so.
-RATE_LIMIT_WAIT = 10.0
 
 
 def _save_connection(*, app, kind, tokens, connection=None, user=None, **extra) -> Connection:
@@ -57,7 +55,7 @@ def obtain_from_code(
             redirect_uri=attempt.redirect_uri,
             code_verifier=attempt.pkce_verifier,
         ),
-        rate_limit_wait=RATE_LIMIT_WAIT,
+        rate_limit_wait=provider_calls.INTERACTIVE_RATE_LIMIT_WAIT,
     )
     account = identify(app, tokens) if identify else {}
     target = attempt.connection
@@ -92,7 +90,9 @@ def obtain_service_token(
     *, app: PrivateApp, actor, connection: Connection | None = None
 ) -> Connection:
     """Client-credentials or password grant: the token is fetched at once."""
-    tokens, _ = call_with_secrets(app, service_grant(app), rate_limit_wait=RATE_LIMIT_WAIT)
+    tokens, _ = call_with_secrets(
+        app, service_grant(app), rate_limit_wait=provider_calls.INTERACTIVE_RATE_LIMIT_WAIT
+    )
     account = app.service_username or app.client_id
     conn = _save_connection(
         app=app,

@@ -2,10 +2,14 @@
 invalid_client; a call that got no answer is sent again promptly with the same grant.
 
 Every request, retries and secondary secrets included, takes a slot of the provider's
-token-endpoint rate limit for the client id: the provider counts them all."""
+rate limit for the client id: the provider counts them all. Revocations take slots of the same
+window: seed 003 gives the token and revoke endpoints 60 / min per client id each, and one
+shared window never exceeds that, whether Manus counts them together or apart."""
 
 import time
 from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
 
 from connections import oauth, ratelimit
 from connections.models import Connection, PrivateApp
@@ -13,6 +17,10 @@ from connections.oauth import Credentials, ErrorKind, ProviderError, TokenSet
 from connections.providers import Grant, PkceMode
 
 TRANSPORT_RETRIES = 2
+# Someone is waiting in the browser (connect, disconnect): hold a request back this long at
+# most for the provider's rate limit, then say so.
+INTERACTIVE_RATE_LIMIT_WAIT = 10.0
+T = TypeVar("T")
 
 
 def secrets_to_try(app: PrivateApp) -> list[str | None]:
@@ -21,21 +29,21 @@ def secrets_to_try(app: PrivateApp) -> list[str | None]:
     return [s.value for s in app.active_secrets()] or [None]
 
 
-def _send_within_rate_limit(
-    app: PrivateApp, call: Callable[[Credentials], TokenSet], creds: Credentials, *, max_wait: float
-) -> TokenSet:
+def within_rate_limit(app: PrivateApp, send: Callable[[], T], *, max_wait: float) -> T:
+    """Send once a slot of the app's limit is free (waiting up to max_wait seconds); a
+    ProviderError that is `held_back` when none frees up in time."""
     limit = app.rate_limit()
     slot = ratelimit.acquire(ratelimit.key_for(app), limit, max_wait=max_wait)
     if slot is None:
         raise ProviderError(
             ErrorKind.RATE_LIMITED,
-            f"held back by the portal: the token endpoint allows {limit.requests} requests per "
+            f"held back by the portal: the provider allows {limit.requests} requests per "
             f"{limit.per_seconds:g} s for this client id and none was free within "
             f"{max_wait:g} s",
             retry_after=max_wait,
         )
     try:
-        return call(creds)
+        return send()
     finally:
         slot.settle()
 
@@ -55,7 +63,7 @@ def call_with_secrets(
         creds = oauth.credentials_for(app, secret)
         for attempt in range(TRANSPORT_RETRIES + 1):
             try:
-                return _send_within_rate_limit(app, call, creds, max_wait=rate_limit_wait), index
+                return within_rate_limit(app, partial(call, creds), max_wait=rate_limit_wait), index
             except ProviderError as exc:
                 if exc.held_back and unanswered:
                     # The grant went out and no answer came back: that is what the caller

@@ -1,12 +1,11 @@
 """Disconnect: revoke at the provider when it supports it, then erase the tokens."""
 
-import logging
+from functools import partial
 
 from connections import audit, oauth
-from connections.lifecycle.provider_calls import secrets_to_try
+from connections.lifecycle import provider_calls
+from connections.lifecycle.provider_calls import secrets_to_try, within_rate_limit
 from connections.models import AuditEvent, Connection
-
-log = logging.getLogger(__name__)
 
 
 def disconnect(*, conn: Connection, actor) -> str:
@@ -21,7 +20,11 @@ def disconnect(*, conn: Connection, actor) -> str:
                 (conn.access_token, "access_token"),
             ):
                 if token:
-                    oauth.revoke(app, creds, token=token, hint=hint)
+                    within_rate_limit(
+                        app,
+                        partial(oauth.revoke, app, creds, token=token, hint=hint),
+                        max_wait=provider_calls.INTERACTIVE_RATE_LIMIT_WAIT,
+                    )
             outcome = "Revoked at the provider and erased here."
         except oauth.ProviderError as exc:
             outcome = f"The provider did not confirm revocation ({exc.describe()}); the tokens were erased here."

@@ -7,8 +7,9 @@ import redis
 from django.conf import settings
 
 from connections import ratelimit
-from connections.lifecycle import obtain
+from connections.lifecycle import provider_calls
 from connections.lifecycle.refresh import Outcome, refresh_connection
+from connections.lifecycle.revoke import disconnect
 from connections.models import AuditEvent, PrivateApp, RateLimitWindow
 from connections.oauth import ProviderError
 from sandbox import faults, registry
@@ -63,7 +64,7 @@ def test_code_exchanges_take_slots_and_one_held_back_is_never_sent(make_app, con
     app.refresh_from_db()
     first = connect(app)
     connect(app)
-    monkeypatch.setattr(obtain, "RATE_LIMIT_WAIT", 0.2)
+    monkeypatch.setattr(provider_calls, "INTERACTIVE_RATE_LIMIT_WAIT", 0.2)
 
     with pytest.raises(ProviderError) as caught:
         connect(app)
@@ -96,3 +97,23 @@ def test_a_resend_after_no_answer_takes_a_slot_of_its_own(make_app, connect, set
     assert "held back" not in conn.last_error
     assert conn.last_error.startswith("transport")
     time.sleep(1.5)  # let the slow request finish on the live server before teardown
+
+
+def test_revocations_take_slots_of_the_same_window(make_app, connect, monkeypatch):
+    app = make_app("manus")
+    first, second = connect(app), connect(app)
+    forget_earlier_requests(app)
+    Client.objects.filter(client_id=app.client_id).update(
+        rate_limit=2, rate_window=60, window_started_at=None, window_count=0
+    )
+    PrivateApp.objects.filter(pk=app.pk).update(token_rate_limit=2, token_rate_window=60)
+    monkeypatch.setattr(provider_calls, "INTERACTIVE_RATE_LIMIT_WAIT", 0.2)
+    first, second = (type(c).objects.select_related("app").get(pk=c.pk) for c in (first, second))
+
+    # Two revocations (refresh and access token) fill the window of 2...
+    assert disconnect(conn=first, actor=None).startswith("Revoked at the provider")
+    # ...so the next disconnect is held back rather than answered 429, and says so.
+    outcome = disconnect(conn=second, actor=None)
+    assert "did not confirm revocation" in outcome and "not sent" in outcome
+    assert Client.objects.get(client_id=app.client_id).window_count == 2
+    assert registry.refresh_token_is_active("manus", second.refresh_token)
