@@ -4,7 +4,7 @@ import logging
 import time
 
 from django.db import InterfaceError, OperationalError, close_old_connections
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
 from connections.lifecycle.schedule import next_refresh_at
@@ -67,10 +67,21 @@ def store_tokens(*, conn: Connection, tokens: TokenSet, lease_owner: str) -> dic
             When(ours, then=Value("")), default=F("inflight_refresh_hash")
         ),
     }
+    # A refresh whose lease lapsed (a stalled worker) may answer after a disconnect: its
+    # tokens are stored all the same, but the connection stays disconnected and unscheduled.
+    revoked = Q(status=Connection.Status.REVOKED)
+    stays_revoked = {
+        "status": Case(When(revoked, then=F("status")), default=Value(fields["status"])),
+        "next_refresh_at": Case(
+            When(revoked, then=Value(None)),
+            default=Value(fields["next_refresh_at"]),
+            output_field=DateTimeField(),
+        ),
+    }
     for attempt in range(STORE_ATTEMPTS):
         try:
             Connection.objects.filter(pk=conn.pk).update(
-                **fields,
+                **{**fields, **stays_revoked},
                 **released,
                 refresh_count=F("refresh_count") + 1,
                 version=F("version") + 1,

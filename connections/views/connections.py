@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from connections import audit, flow, oauth
 from connections.lifecycle.refresh import Outcome, refresh_connection
-from connections.lifecycle.revoke import disconnect
+from connections.lifecycle.revoke import RefreshUnderWay, disconnect
 from connections.lifecycle.tokens import TokenUnavailable, valid_connection
 from connections.models import AuditEvent, Connection
 from connections.providers import Grant
@@ -159,7 +159,10 @@ def connection_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     if conn.status == Connection.Status.REVOKED:
         messages.info(request, "This connection is already disconnected.")
     else:
-        messages.success(request, disconnect(conn=conn, actor=request.user))
+        try:
+            messages.success(request, disconnect(conn=conn, actor=request.user))
+        except RefreshUnderWay as exc:
+            messages.warning(request, str(exc))
     return to_connection(conn)
 
 
