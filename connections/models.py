@@ -177,6 +177,9 @@ class Connection(models.Model):
     access_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     refresh_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     next_refresh_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    #: set after a disconnect the provider did not confirm: the tokens it still has to revoke
+    #: are kept (encrypted, never handed out: the connection is revoked) until it does
+    revoke_retry_at = models.DateTimeField(null=True, blank=True, db_index=True)
     #: set by the beat picker when it enqueues a refresh, so a queued task is not queued again
     refresh_enqueued_at = models.DateTimeField(null=True, blank=True)
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
@@ -277,6 +280,7 @@ class AuditEvent(models.Model):
         REFRESH_FAILED = "refresh_failed", "Refresh failed"
         REAUTH_NEEDED = "reauth_needed", "Re-authorisation needed"
         REVOKED = "revoked", "Revoked"
+        REVOKE_FAILED = "revoke_failed", "Revocation not confirmed"
         TESTED = "tested", "Tested"
         API_KEY_CREATED = "api_key_created", "API key created"
         API_KEY_REVOKED = "api_key_revoked", "API key revoked"

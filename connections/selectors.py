@@ -31,3 +31,12 @@ def connections_due_for_refresh(*, now, limit: int) -> list[int]:
         .order_by("next_refresh_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def revocations_due(*, now, limit: int) -> list[int]:
+    """Disconnects the provider has not confirmed yet, whose next try is due."""
+    return list(
+        Connection.objects.filter(status=Connection.Status.REVOKED, revoke_retry_at__lte=now)
+        .order_by("revoke_retry_at")
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -6,8 +6,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from connections.lifecycle.refresh import Outcome, refresh_connection
+from connections.lifecycle.revoke import retry_revocation
 from connections.models import Connection
-from connections.selectors import connections_due_for_refresh
+from connections.selectors import connections_due_for_refresh, revocations_due
+
+REVOCATION_BATCH = 50
 
 
 @shared_task(name="connections.refresh_connection")
@@ -34,3 +37,11 @@ def enqueue_due_refreshes() -> int:
         for pk in claimed:
             refresh_connection_task.apply_async((pk,), producer=producer)
     return len(claimed)
+
+
+@shared_task(name="connections.retry_revocations")
+def retry_revocations() -> int:
+    """Try again to revoke what disconnects left unconfirmed, a bounded batch per tick. Run
+    inline: rare, and each try takes the connection's lease, so overlapping ticks are safe."""
+    due = revocations_due(now=timezone.now(), limit=REVOCATION_BATCH)
+    return sum(1 for pk in due if retry_revocation(pk) is not None)

@@ -16,6 +16,7 @@ app.conf.beat_schedule = {
         "task": "connections.enqueue_due_refreshes",
         "schedule": float(os.environ.get("REFRESH_BEAT_SECONDS", "60")),
     },
+    "retry-revocations": {"task": "connections.retry_revocations", "schedule": 60.0},
 }
 
 

@@ -59,10 +59,10 @@ def sandbox_app(
 
 
 def minted_connection(
-    app: PrivateApp, *, user, sandbox_user=None, account: dict = ACCOUNT
+    app: PrivateApp, *, user, sandbox_user=None, account: dict = ACCOUNT, reconnect=None
 ) -> Connection:
     """A sandbox user grants `app` access (a minted code); the portal exchanges the code over
-    HTTP at the sandbox token endpoint, as `user`."""
+    HTTP at the sandbox token endpoint, as `user`, into a new connection or `reconnect`."""
     if sandbox_user is None:
         sandbox_user = registry.create_user(
             provider=app.provider,
@@ -84,6 +84,7 @@ def minted_connection(
         tenant=app.tenant,
         app=app,
         user=user,
+        connection=reconnect,
         state_hash=uuid.uuid4().hex,
         redirect_uri=app.redirect_uris[0],
         scopes=app.scopes,

@@ -21,6 +21,8 @@ def _save_connection(*, app, kind, tokens, connection=None, user=None, **extra) 
         setattr(connection, name, value)
     connection.inflight_refresh_hash = ""
     connection.lease_owner = ""
+    # A reconnect ends any revocation still pending: the tokens it was for are replaced.
+    connection.revoke_retry_at = None
     connection.save()
     return connection
 

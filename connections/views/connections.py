@@ -160,9 +160,11 @@ def connection_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
         messages.info(request, "This connection is already disconnected.")
     else:
         try:
-            messages.success(request, disconnect(conn=conn, actor=request.user))
+            done = disconnect(conn=conn, actor=request.user)
         except RefreshUnderWay as exc:
             messages.warning(request, str(exc))
+        else:
+            (messages.success if done.confirmed else messages.warning)(request, done.message)
     return to_connection(conn)
 
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from connections.models import AuditEvent, Connection
 from portal.models import Membership, Tenant
 from sandbox import registry
+from sandbox.models import Client as SandboxClient
 from sandbox.models import Token
 from tests.conftest import make_member
 
@@ -120,6 +121,18 @@ def test_disconnect_revokes_at_manus_and_erases_the_tokens(login, bob, connected
     assert conn.refresh_token is None
     assert not registry.token_is_active("manus", access)
     assert not registry.refresh_token_is_active("manus", refresh)
+
+
+def test_an_unconfirmed_disconnect_warns_and_shows_the_pending_revocation(login, bob, connected):
+    conn = connected()
+    SandboxClient.objects.filter(client_id=conn.app.client_id).update(rate_limit=0)
+
+    page = login(bob).post(url("connection_disconnect", conn), follow=True).content.decode()
+
+    assert "msg-warning" in page and "retried in the background" in page
+    assert 'data-testid="revoke-pending"' in page
+    conn.refresh_from_db()
+    assert conn.status == Connection.Status.REVOKED and conn.revoke_retry_at is not None
 
 
 def test_reconnect_keeps_the_connection_id(login, bob, connected, provider):

@@ -1,5 +1,6 @@
 """Disconnect and refresh never interleave: a disconnect waits for a refresh in flight and
-revokes what it stored; a refresh that answers after a disconnect cannot revive it."""
+revokes what it stored; a refresh that answers after a disconnect cannot revive it. A
+revocation the provider does not confirm is retried by the beat, never silently dropped."""
 
 import threading
 import time
@@ -7,14 +8,24 @@ import time
 import pytest
 from django.utils import timezone
 
-from connections.lifecycle import lease
+from connections import tasks
+from connections.lifecycle import lease, provider_calls
 from connections.lifecycle.refresh import Outcome, refresh_connection
-from connections.lifecycle.revoke import RefreshUnderWay, disconnect
+from connections.lifecycle.revoke import (
+    MAX_REVOKE_TRIES,
+    RefreshUnderWay,
+    Revocation,
+    disconnect,
+    retry_revocation,
+)
 from connections.lifecycle.store import store_tokens
+from connections.lifecycle.tokens import TokenUnavailable, valid_connection
 from connections.models import AuditEvent, Connection
 from connections.oauth import TokenSet
-from sandbox import faults
+from sandbox import faults, registry
+from sandbox.models import Client as SandboxClient
 from sandbox.models import Token
+from sandbox.shortcuts import minted_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = Connection.Status
@@ -47,7 +58,7 @@ def test_a_disconnect_waits_for_the_refresh_in_flight_and_revokes_its_tokens(mak
     refresher.start()
     wait_for_lease(conn)
 
-    message = disconnect(conn=conn, actor=None)
+    message = disconnect(conn=conn, actor=None).message
     refresher.join(30)
 
     assert outcomes == [Outcome.REFRESHED]
@@ -87,3 +98,90 @@ def test_a_refresh_answering_after_its_lease_lapsed_cannot_revive_a_disconnect(m
     assert conn.access_token == "at-late" and conn.refresh_token == "rt-late"
     assert conn.status == Status.REVOKED and conn.next_refresh_at is None
     assert refresh_connection(conn.pk, reason="manual", force=True) == Outcome.SKIPPED
+
+
+@pytest.fixture
+def refusing_revocations(monkeypatch):
+    """The Manus sandbox answers every token and revoke request of the app with 429."""
+    monkeypatch.setattr(provider_calls, "INTERACTIVE_RATE_LIMIT_WAIT", 0.2)
+
+    def refuse(app, *, refusing=True):
+        SandboxClient.objects.filter(client_id=app.client_id).update(
+            rate_limit=0 if refusing else None
+        )
+
+    return refuse
+
+
+def make_due(conn) -> None:
+    Connection.objects.filter(pk=conn.pk).update(
+        revoke_retry_at=timezone.now() - timezone.timedelta(seconds=1)
+    )
+
+
+def test_an_unconfirmed_revocation_is_retried_by_the_beat_until_the_provider_confirms(
+    make_app, connect, refusing_revocations
+):
+    app = make_app("manus")
+    conn = connect(app)
+    refusing_revocations(app)
+
+    done = disconnect(conn=conn, actor=None)
+
+    assert not done.confirmed and "retried in the background" in done.message
+    conn.refresh_from_db()
+    assert conn.status == Status.REVOKED and conn.failure_count == 1
+    assert conn.revoke_retry_at > timezone.now()
+    # Kept for the retry, alive at the provider, but never handed out.
+    assert registry.refresh_token_is_active("manus", conn.refresh_token)
+    with pytest.raises(TokenUnavailable):
+        valid_connection(conn.pk)
+    assert tasks.retry_revocations() == 0  # not due yet
+
+    make_due(conn)
+    assert retry_revocation(conn.pk) == Revocation.PENDING
+    conn.refresh_from_db()
+    assert conn.failure_count == 2 and conn.refresh_token
+
+    refusing_revocations(app, refusing=False)
+    make_due(conn)
+    assert tasks.retry_revocations() == 1
+
+    kept = conn.refresh_token
+    conn.refresh_from_db()
+    assert conn.refresh_token is None and conn.access_token is None
+    assert conn.revoke_retry_at is None and conn.failure_count == 0
+    assert not registry.refresh_token_is_active("manus", kept)
+    kinds = list(AuditEvent.objects.filter(connection=conn).values_list("kind", flat=True))
+    assert kinds.count(AuditEvent.Kind.REVOKE_FAILED) == 1
+    assert kinds.count(AuditEvent.Kind.REVOKED) == 2
+
+
+def test_revocation_retries_give_up_and_say_so(make_app, connect, refusing_revocations):
+    app = make_app("manus")
+    conn = connect(app)
+    refusing_revocations(app)
+    disconnect(conn=conn, actor=None)
+    Connection.objects.filter(pk=conn.pk).update(failure_count=MAX_REVOKE_TRIES - 1)
+    make_due(conn)
+
+    assert retry_revocation(conn.pk) == Revocation.UNCONFIRMED
+
+    conn.refresh_from_db()
+    assert conn.refresh_token is None and conn.revoke_retry_at is None
+    assert f"after {MAX_REVOKE_TRIES} tries" in conn.events.first().message
+
+
+def test_a_reconnect_ends_a_pending_revocation(make_app, connect, alice, refusing_revocations):
+    app = make_app("manus")
+    conn = connect(app)
+    refusing_revocations(app)
+    disconnect(conn=conn, actor=None)
+    refusing_revocations(app, refusing=False)
+
+    minted_connection(app, user=alice, reconnect=Connection.objects.get(pk=conn.pk))
+    again = Connection.objects.get(pk=conn.pk)
+
+    assert again.status == Status.ACTIVE
+    assert again.revoke_retry_at is None
+    assert tasks.retry_revocations() == 0

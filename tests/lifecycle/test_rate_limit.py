@@ -111,9 +111,9 @@ def test_revocations_take_slots_of_the_same_window(make_app, connect, monkeypatc
     first, second = (type(c).objects.select_related("app").get(pk=c.pk) for c in (first, second))
 
     # Two revocations (refresh and access token) fill the window of 2...
-    assert disconnect(conn=first, actor=None).startswith("Revoked at the provider")
+    assert disconnect(conn=first, actor=None).message.startswith("Revoked at the provider")
     # ...so the next disconnect is held back rather than answered 429, and says so.
-    outcome = disconnect(conn=second, actor=None)
+    outcome = disconnect(conn=second, actor=None).message
     assert "did not confirm revocation" in outcome and "not sent" in outcome
     assert Client.objects.get(client_id=app.client_id).window_count == 2
     assert registry.refresh_token_is_active("manus", second.refresh_token)
