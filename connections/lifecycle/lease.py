@@ -5,6 +5,7 @@ lease outlives the HTTP timeouts (REFRESH_LEASE_SECONDS) and only its owner rele
 lease whose worker died simply expires.
 """
 
+import time
 import uuid
 from datetime import timedelta
 
@@ -13,6 +14,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from connections.models import Connection
+
+# How often a caller waiting for another owner's lease looks again.
+POLL_SECONDS = 0.05
 
 
 def new_owner() -> str:
@@ -40,3 +44,16 @@ def release(connection_id: int, *, owner: str) -> None:
     Connection.objects.filter(pk=connection_id, lease_owner=owner).update(
         lease_owner="", lease_expires_at=None, inflight_refresh_hash=""
     )
+
+
+def acquire_waiting(connection_id: int, *, owner: str, wait_seconds: float) -> Connection | None:
+    """Take the lease, waiting up to wait_seconds for another owner to let go; the connection
+    as read under the lease, or None. Raises Connection.DoesNotExist."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        conn = Connection.objects.select_related("app", "tenant").get(pk=connection_id)
+        if acquire(conn, owner=owner):
+            return conn
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(POLL_SECONDS)

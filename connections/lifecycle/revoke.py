@@ -11,7 +11,6 @@ encrypted and never handed out (the connection is revoked), and the beat retries
 until the provider confirms, refuses for good, or the tokens expire.
 """
 
-import time
 from datetime import timedelta
 from enum import StrEnum
 from functools import partial
@@ -25,7 +24,6 @@ from connections.lifecycle.provider_calls import secrets_to_try, within_rate_lim
 from connections.lifecycle.schedule import backoff
 from connections.models import AuditEvent, Connection
 
-POLL_SECONDS = 0.05
 # With backoff from 30 s doubling to an hour, about 8 hours of tries.
 MAX_REVOKE_TRIES = 12
 Kind = AuditEvent.Kind
@@ -54,31 +52,20 @@ class RefreshUnderWay(Exception):
     """A refresh held the lease for the whole wait; nothing was changed."""
 
 
-def _leased(connection_id: int, owner: str, wait_seconds: float) -> Connection | None:
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        conn = Connection.objects.select_related("app", "tenant").get(pk=connection_id)
-        if lease.acquire(conn, owner=owner):
-            return conn
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(POLL_SECONDS)
-
-
 def _revoke_each(conn: Connection) -> tuple[dict, oauth.ProviderError | None]:
     """Revoke the tokens the connection holds, refresh token first (RFC 7009: that ends the
     grant); the fields of those revoked, and the error that stopped the rest."""
     app = conn.app
     creds = oauth.credentials_for(app, secrets_to_try(app)[0])
     revoked = {}
-    for field, hint in (("refresh_token", "refresh_token"), ("access_token", "access_token")):
+    for field in ("refresh_token", "access_token"):  # each name is also its RFC 7009 hint
         token = getattr(conn, field)
         if not token:
             continue
         try:
             within_rate_limit(
                 app,
-                partial(oauth.revoke, app, creds, token=token, hint=hint),
+                partial(oauth.revoke, app, creds, token=token, hint=field),
                 max_wait=provider_calls.INTERACTIVE_RATE_LIMIT_WAIT,
             )
         except oauth.ProviderError as exc:
@@ -140,7 +127,7 @@ def _settle(conn: Connection, *, tries: int) -> tuple[str, Revocation]:
 def disconnect(*, conn: Connection, actor, wait_seconds: float = 20.0) -> Disconnected:
     """Raises RefreshUnderWay when a refresh holds the connection longer than wait_seconds."""
     owner = lease.new_owner()
-    conn = _leased(conn.pk, owner, wait_seconds)
+    conn = lease.acquire_waiting(conn.pk, owner=owner, wait_seconds=wait_seconds)
     if conn is None:
         raise RefreshUnderWay(
             "A refresh of this connection is under way; nothing was changed. "
@@ -167,7 +154,7 @@ def retry_revocation(connection_id: int) -> Revocation | None:
     nothing to do (no longer pending, gone, or leased elsewhere)."""
     owner = lease.new_owner()
     try:
-        conn = _leased(connection_id, owner, wait_seconds=0)
+        conn = lease.acquire_waiting(connection_id, owner=owner, wait_seconds=0)
     except Connection.DoesNotExist:
         return None
     if conn is None:

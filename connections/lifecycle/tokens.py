@@ -6,11 +6,11 @@ concurrent requests cause exactly one call to the provider.
 
 import time
 
+from connections.lifecycle import lease
 from connections.lifecycle.refresh import Outcome, refresh_connection
 from connections.models import Connection, PrivateApp
 
 Status = Connection.Status
-POLL_SECONDS = 0.05
 
 
 class TokenUnavailable(Exception):
@@ -46,7 +46,7 @@ def valid_connection(
         if outcome == Outcome.BUSY:
             if time.monotonic() > deadline:
                 raise TokenUnavailable("busy", "a refresh is under way; try again shortly")
-            time.sleep(POLL_SECONDS)
+            time.sleep(lease.POLL_SECONDS)
             continue
         conn.refresh_from_db()
         if conn.access_token_valid():

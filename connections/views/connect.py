@@ -91,12 +91,13 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
         return to_app(exc.app)
     who = f" as {conn.account_name}" if conn.account_name else ""
     if left is not None:
+        wanted = left.account_name or left.account_id
         messages.warning(
             request,
             f"You granted access to {conn.account_name or conn.account_id}, but connection "
-            f"#{left.pk} is for {left.account_name or left.account_id}. The grant was saved as "
-            f"this new connection; #{left.pk} is unchanged: reconnect it and choose "
-            f"{left.account_name or left.account_id} at {conn.app.catalogue.name}.",
+            f"#{left.pk} is for {wanted}. The grant was saved as this new connection; "
+            f"#{left.pk} is unchanged: reconnect it and choose {wanted} at "
+            f"{conn.app.catalogue.name}.",
         )
     else:
         messages.success(request, f"{conn.app.name} is connected{who}.")
