@@ -2,7 +2,7 @@
 user back to the one callback URL.
 
 Views stay thin: they turn a FlowError into a message. Tokens are written only by
-connections.lifecycle (obtain_from_code); this module writes the attempt and tells it how to
+connections.lifecycle (connection_obtain_from_code); this module writes the attempt and tells it how to
 find the account a grant belongs to.
 """
 
@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connections import oauth
-from connections.lifecycle.obtain import obtain_from_code, record_failure
+from connections.lifecycle import connection_obtain_from_code, connection_record_failure
 from connections.models import AuthorizationAttempt, Connection, PrivateApp, sha256_hex
 from connections.providers import Grant, PkceMode
 from portal.models import Membership
@@ -139,7 +139,7 @@ def _provider_refusal(attempt: AuthorizationAttempt, params: Mapping[str, str]) 
     if error == "access_denied":
         return FlowError(f"You cancelled the connection at {name}; nothing was stored.", app=app)
     detail = params.get("error_description", "")[:300] or error
-    record_failure(
+    connection_record_failure(
         app=app,
         actor=attempt.user,
         error=oauth.ProviderError(oauth.ErrorKind.REJECTED, detail, error=error),
@@ -171,9 +171,9 @@ def attempt_finish(*, user, params: Mapping[str, str]) -> tuple[Connection, Conn
         )
     app = attempt.app
     try:
-        conn = obtain_from_code(attempt=attempt, code=code, identify=account_of)
+        conn = connection_obtain_from_code(attempt=attempt, code=code, identify=account_of)
     except oauth.ProviderError as exc:
-        record_failure(app=app, actor=user, error=exc, connection=attempt.connection)
+        connection_record_failure(app=app, actor=user, error=exc, connection=attempt.connection)
         if exc.kind == oauth.ErrorKind.INVALID_GRANT:
             reason = "the authorisation code was refused (already used or expired)"
         else:

@@ -6,7 +6,7 @@ Tokens are written only by connections.lifecycle; secrets only by connections.se
 import hashlib
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import models
 from django.utils import timezone
 
 from connections.providers import (
@@ -202,33 +202,31 @@ class Connection(models.Model):
     def __str__(self) -> str:
         return f"{self.app} · {self.account_name or self.account_id or self.pk}"
 
-    #: a claim older than this is presumed lost with its task, and the row is picked again
-    ENQUEUE_TIMEOUT = timezone.timedelta(minutes=10)
+    #: the most an access token is treated as expiring early, to cover clock skew and the
+    #: time a caller takes to use it
+    ACCESS_MARGIN = timezone.timedelta(seconds=30)
 
-    @classmethod
-    def claim_for_refresh(cls, pks: list[int], *, now) -> list[int]:
-        """Mark the given rows as queued, except those another picker claimed meanwhile;
-        returns the ones this caller claimed. One statement for the whole batch: on
-        PostgreSQL the rows are locked (skipping rows a concurrent picker holds), on SQLite
-        the IMMEDIATE transaction already serialises pickers."""
-        stale = now - cls.ENQUEUE_TIMEOUT
-        unqueued = models.Q(refresh_enqueued_at__isnull=True) | models.Q(
-            refresh_enqueued_at__lt=stale
-        )
-        with transaction.atomic():
-            rows = cls.objects.filter(unqueued, pk__in=pks).order_by("next_refresh_at")
-            if connection.features.has_select_for_update_skip_locked:
-                rows = rows.select_for_update(skip_locked=True)
-            claimed = list(rows.values_list("pk", flat=True))
-            cls.objects.filter(pk__in=claimed).update(refresh_enqueued_at=now)
-        return claimed
+    def access_margin(self) -> timezone.timedelta:
+        """The smaller of 30 s and a quarter of the token's lifetime: a provider's 20-second
+        token is still usable for 15 s, instead of never."""
+        if self.access_expires_at is None or self.last_refreshed_at is None:
+            return self.ACCESS_MARGIN
+        lifetime = self.access_expires_at - self.last_refreshed_at
+        return max(timezone.timedelta(0), min(self.ACCESS_MARGIN, lifetime / 4))
 
-    def access_token_valid(self, *, margin_seconds: int = 30) -> bool:
+    def access_token_live(self) -> bool:
+        """A token services can still use right now (not expired), in a refreshable state."""
         if not self.access_token or self.status not in (self.Status.ACTIVE, self.Status.FAILING):
+            return False
+        return self.access_expires_at is None or self.access_expires_at > timezone.now()
+
+    def access_token_valid(self) -> bool:
+        """Live, and not within the margin of its expiry: no refresh needed yet."""
+        if not self.access_token_live():
             return False
         if self.access_expires_at is None:
             return True
-        return self.access_expires_at > timezone.now() + timezone.timedelta(seconds=margin_seconds)
+        return self.access_expires_at > timezone.now() + self.access_margin()
 
 
 class AuthorizationAttempt(models.Model):
@@ -281,6 +279,10 @@ class AuditEvent(models.Model):
         REAUTH_NEEDED = "reauth_needed", "Re-authorisation needed"
         REVOKED = "revoked", "Revoked"
         REVOKE_FAILED = "revoke_failed", "Revocation not confirmed"
+        GRANT_REPLACED = "grant_replaced", "Replaced grant revoked"
+        TOKENS_ORPHANED = "tokens_orphaned", "Late answer not stored"
+        TOKENS_SPOOLED = "tokens_spooled", "Tokens kept through a database outage"
+        SHORT_LIVED_TOKEN = "short_lived_token", "Provider sent a short-lived token"
         TESTED = "tested", "Tested"
         API_KEY_CREATED = "api_key_created", "API key created"
         API_KEY_REVOKED = "api_key_revoked", "API key revoked"

@@ -18,6 +18,7 @@ from oauthlib.oauth2 import (
     WebApplicationClient,
 )
 
+from connections import egress
 from connections.providers import ClientAuth, PkceMode
 
 log = logging.getLogger(__name__)
@@ -90,10 +91,6 @@ class Credentials:
     auth: ClientAuth
 
 
-def timeout() -> tuple[float, float]:
-    return (settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_READ_TIMEOUT)
-
-
 def authorization_url(
     app, *, redirect_uri: str, state: str, scopes: list[str], code_challenge: str | None
 ) -> str:
@@ -155,7 +152,7 @@ def revoke(app, creds: Credentials, *, token: str, hint: str) -> None:
     """RFC 7009; the provider answers 200 whether or not it knew the token."""
     params = {"token": token, "token_type_hint": hint}
     response = _post(app.endpoint("revoke_url"), creds, params)
-    if response.status_code >= 400:
+    if not 200 <= response.status_code < 300:  # a redirect is not a confirmation
         raise _error_from(response)
 
 
@@ -168,7 +165,7 @@ def call_api(app, *, access_token: str | None, token_type: str, path: str, api_k
         headers[app.catalogue.api_key_header] = api_key
     url = app.endpoint("api_base_url").rstrip("/") + "/" + path.lstrip("/")
     try:
-        return requests.get(url, headers=headers, timeout=timeout())
+        return egress.send("GET", url, headers=headers)
     except requests.RequestException as exc:
         raise ProviderError(ErrorKind.TRANSPORT, f"{type(exc).__name__} calling the API") from exc
 
@@ -219,9 +216,11 @@ def _post(url: str, creds: Credentials, params: dict) -> requests.Response:
             params["client_secret"] = creds.secret
     kwargs = {"json": params} if creds.auth == ClientAuth.JSON else {"data": params}
     try:
-        return requests.post(
-            url, auth=auth, timeout=timeout(), headers={"Accept": "application/json"}, **kwargs
+        return egress.send(
+            "POST", url, auth=auth, headers={"Accept": "application/json"}, **kwargs
         )
+    except egress.DeadlineExceeded as exc:
+        raise ProviderError(ErrorKind.TRANSPORT, f"{exc} from the token endpoint") from exc
     except requests.RequestException as exc:
         # No answer: the provider may or may not have processed the request.
         raise ProviderError(

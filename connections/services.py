@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from connections import audit
-from connections.models import ClientSecret, Connection, PrivateApp
+from connections.lifecycle import connections_mark_reauth
+from connections.models import ClientSecret, PrivateApp
 from connections.providers import MANU_ONLINE, PkceMode, get_provider
 
 Status = PrivateApp.Status
@@ -102,19 +103,12 @@ def _invalidate_connections(*, app: PrivateApp, actor, added: list[str]) -> int:
         message=f"Added {', '.join(added)}: {app.catalogue.name} invalidates existing tokens.",
         added=added,
     )
-    active = list(app.connections.filter(status=Connection.Status.ACTIVE))
-    for conn in active:
-        conn.status = Connection.Status.NEEDS_REAUTH
-        conn.last_error = "The app's scopes were widened; the provider invalidated the tokens."
-        conn.save(update_fields=["status", "last_error", "updated_at"])
-        audit.record(
-            audit.Kind.REAUTH_NEEDED,
-            tenant=app.tenant,
-            connection=conn,
-            actor=actor,
-            message="Scopes widened: connect again to grant them.",
-        )
-    return len(active)
+    return connections_mark_reauth(
+        app=app,
+        why="The app's scopes were widened; the provider invalidated the tokens.",
+        actor=actor,
+        message="Scopes widened: connect again to grant them.",
+    )
 
 
 @transaction.atomic

@@ -1,15 +1,25 @@
 """Thin Celery wrappers around the lifecycle. The schedule lives in the database
 (next_refresh_at), never in the queue: no countdown or ETA outlives the broker's timeout."""
 
+import logging
+
 from celery import current_app, shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 from django.utils import timezone
 
-from connections.lifecycle.refresh import Outcome, refresh_connection
-from connections.lifecycle.revoke import retry_revocation
-from connections.models import Connection
-from connections.selectors import connections_due_for_refresh, revocations_due
+from connections.lifecycle import (
+    Outcome,
+    connection_refresh,
+    connection_retry_revocation,
+    connection_unclaim,
+    connections_claim_due,
+    send_notice,
+    spool_replay,
+)
+from connections.selectors import revocations_due
 
+log = logging.getLogger(__name__)
 REVOCATION_BATCH = 50
 
 
@@ -17,21 +27,21 @@ REVOCATION_BATCH = 50
 def refresh_connection_task(connection_id: int, reason: str = "scheduled") -> str:
     outcome = Outcome.SKIPPED
     try:
-        outcome = refresh_connection(connection_id, reason=reason)
+        outcome = connection_refresh(connection_id, reason=reason)
         return outcome
     finally:
         # Whatever happened, the row may be picked again by the next beat tick (storing new
         # tokens already cleared the mark).
         if outcome != Outcome.REFRESHED:
-            Connection.objects.filter(pk=connection_id).update(refresh_enqueued_at=None)
+            connection_unclaim(connection_id)
 
 
 @shared_task(name="connections.enqueue_due_refreshes")
 def enqueue_due_refreshes() -> int:
-    """Claim due connections in a bounded batch and enqueue one refresh task each."""
-    now = timezone.now()
-    due = connections_due_for_refresh(now=now, limit=settings.REFRESH_BATCH_SIZE)
-    claimed = Connection.claim_for_refresh(due, now=now)
+    """Settle what the token spool holds, then claim due connections in a bounded batch and
+    enqueue one refresh task each."""
+    spool_replay()
+    claimed = connections_claim_due(now=timezone.now(), limit=settings.REFRESH_BATCH_SIZE)
     # One broker connection for the whole batch, not one checkout per message.
     with current_app.producer_or_acquire() as producer:
         for pk in claimed:
@@ -44,4 +54,21 @@ def retry_revocations() -> int:
     """Try again to revoke what disconnects left unconfirmed, a bounded batch per tick. Run
     inline: rare, and each try takes the connection's lease, so overlapping ticks are safe."""
     due = revocations_due(now=timezone.now(), limit=REVOCATION_BATCH)
-    return sum(1 for pk in due if retry_revocation(pk) is not None)
+    return sum(1 for pk in due if connection_retry_revocation(pk) is not None)
+
+
+@shared_task(name="connections.send_admin_notice")
+def send_admin_notice(tenant_id: int, subject: str, body: str, path: str = "") -> int:
+    return send_notice(tenant_id=tenant_id, subject=subject, body=body, path=path)
+
+
+@worker_ready.connect
+def _replay_spool_at_start(sender=None, **kwargs) -> None:
+    """A worker that died during a database outage left answers in this host's spool."""
+    try:
+        settled = spool_replay()
+    except Exception:  # noqa: BLE001 - the beat replays again within a minute
+        log.exception("replaying the token spool at worker start failed")
+        return
+    if settled:
+        log.warning("replayed %s spooled token answers at worker start", settled)

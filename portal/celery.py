@@ -1,7 +1,6 @@
 import os
 
 from celery import Celery
-from celery.signals import beat_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -11,7 +10,10 @@ app.autodiscover_tasks()
 
 # The schedule is declared here, in code; the work each entry does lives in the database.
 app.conf.beat_schedule = {
-    "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 30.0},
+    "heartbeat": {
+        "task": "portal.tasks.heartbeat",
+        "schedule": float(os.environ.get("BEAT_HEARTBEAT_SECONDS", "30")),
+    },
     "enqueue-due-refreshes": {
         "task": "connections.enqueue_due_refreshes",
         "schedule": float(os.environ.get("REFRESH_BEAT_SECONDS", "60")),
@@ -19,9 +21,5 @@ app.conf.beat_schedule = {
     "retry-revocations": {"task": "connections.retry_revocations", "schedule": 60.0},
 }
 
-
-@beat_init.connect
-def _only_one_beat(sender=None, **kwargs):
-    from portal.single_beat import hold_beat_lock
-
-    hold_beat_lock()
+# Exactly one beat sends: the others wait as standbys (portal/single_beat.py).
+app.conf.beat_scheduler = "portal.single_beat:LockedScheduler"

@@ -123,6 +123,8 @@ STATIC_ROOT.mkdir(exist_ok=True)
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portal@localhost")
+# Notices go out from a task queued after commit; an SMTP server that hangs still lets go.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 
@@ -143,9 +145,6 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # just freed up; its default 1 s capped a worker at `concurrency` tasks per second.
         "polling_interval": 0.05,
     }
-else:
-    # Tasks are short and hold no ETA beyond a few minutes, well inside this timeout.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -165,5 +164,32 @@ LOGGING = {
 # Talking to providers and keeping tokens alive.
 PROVIDER_CONNECT_TIMEOUT = env.float("PROVIDER_CONNECT_TIMEOUT", default=5.0)
 PROVIDER_READ_TIMEOUT = env.float("PROVIDER_READ_TIMEOUT", default=15.0)
+# One request to a provider never takes longer than this, connect to last byte (egress.py).
+PROVIDER_DEADLINE = env.float(
+    "PROVIDER_DEADLINE", default=PROVIDER_CONNECT_TIMEOUT + PROVIDER_READ_TIMEOUT
+)
+# The lease a refresh takes first; before each request it is extended to cover the
+# request's deadline plus LEASE_MARGIN_SECONDS, on the database's clock.
 REFRESH_LEASE_SECONDS = env.int("REFRESH_LEASE_SECONDS", default=90)
+LEASE_MARGIN_SECONDS = env.float("LEASE_MARGIN_SECONDS", default=10.0)
+# How long a worker keeps retrying to store a provider's answer the database refused; the
+# answer waits, encrypted, in the spool (VAR_DIR/spool, and Redis) meanwhile.
+STORE_RETRY_SECONDS = env.float("STORE_RETRY_SECONDS", default=600.0)
+# The token API refreshes one connection on demand at most once per this many seconds.
+ON_DEMAND_REFRESH_FLOOR = env.float("ON_DEMAND_REFRESH_FLOOR", default=5.0)
 REFRESH_BATCH_SIZE = env.int("REFRESH_BATCH_SIZE", default=200)
+
+# --- Beat lock (portal/single_beat.py) ---
+# Seconds the beat lock in Redis outlives its holder: a standby beat takes over this long
+# after the active one dies. The holder renews it every TTL/3 at most.
+BEAT_LOCK_TTL = env.float("BEAT_LOCK_TTL", default=30.0)
+
+if not CELERY_BROKER_URL.startswith("filesystem://"):
+    # acks_late: a task whose whole worker died (no parent left to requeue it) comes back
+    # after the visibility timeout. It must outlive the longest legitimate run (a rate-limit
+    # wait, three sends within their deadlines), or a slow task would run twice; it need not
+    # be short, because the beat's picker already takes a row whose lease lapsed, within the
+    # lease plus one beat. Redelivery is the second net, not the first.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(REFRESH_LEASE_SECONDS + 4 * PROVIDER_DEADLINE + 60)
+    }

@@ -1,4 +1,5 @@
-"""Fault injection for the token endpoints: fail, throttle, slow down or lose the next N calls.
+"""Fault injection for the token endpoints: fail, throttle, slow down, trickle or lose the next
+N calls.
 
 Faults are rows keyed by provider and client id; each call takes one unit with a conditional
 UPDATE, so "the next N calls" holds across threads and processes.
@@ -25,7 +26,12 @@ def inject(
     """error_5xx: the next `count` token calls answer `status` with server_error.
     rate_limit: they answer 429 with Retry-After. latency: they sleep latency_ms, then run.
     lost_response: they are processed (a refresh token is consumed, a new pair issued) but the
-    reply is a 502, as when a proxy drops the provider's answer."""
+    reply is a 502, as when a proxy drops the provider's answer.
+    trickle: they are processed and committed like lost_response, then the reply (the token
+    pair, or the error the grant gave) is sent slowly: status line and headers at once, the
+    JSON body in small pieces spread evenly over latency_ms, as from a congested link; the
+    sleeping between pieces adds up to at most latency_ms. A call hit by lost_response takes
+    no trickle unit."""
     if kind not in KINDS:
         raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(KINDS)}")
     if kind == Fault.Kind.ERROR_5XX and not 500 <= int(status) <= 599:

@@ -132,6 +132,9 @@ class Token(models.Model):
     revoked_at = models.DateTimeField(null=True)
     #: a refresh token is single-use: set when it was exchanged
     used_at = models.DateTimeField(null=True)
+    #: refresh tokens: how many token-endpoint calls presented this token, answered or refused;
+    #: advanced only with conditional UPDATEs outside the grant's transaction
+    presentations = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -152,6 +155,7 @@ class Fault(models.Model):
         RATE_LIMIT = "rate_limit"
         LATENCY = "latency"
         LOST_RESPONSE = "lost_response"
+        TRICKLE = "trickle"
 
     provider = models.CharField(max_length=40)
     client_id = models.CharField(max_length=255)

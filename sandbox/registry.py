@@ -4,6 +4,7 @@ look at what the emulated providers saw and issued."""
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from sandbox.models import Client, SandboxUser, Token, TokenRequest, digest, hash_password
@@ -109,3 +110,51 @@ def token_request_count(provider: str, client_id: str, *, grant_type: str | None
     if grant_type is not None:
         requests = requests.filter(grant_type=grant_type)
     return requests.count()
+
+
+def token_hash(value: str) -> str:
+    """The sha256 hex digest the sandbox stores for a token (Token.value_hash), as
+    live_refresh_tokens() lists them."""
+    return digest(value)
+
+
+def _refresh_tokens(provider: str, client_id: str) -> QuerySet[Token]:
+    return Token.objects.filter(
+        client__provider=get_profile(provider).key,
+        client__client_id=client_id,
+        kind=Token.Kind.REFRESH,
+    )
+
+
+def presentations(provider: str, refresh_token: str) -> int:
+    """How many token-endpoint calls (grant_type=refresh_token, naming its own client id)
+    presented this refresh token, whatever the answer: success, invalid_grant, invalid_client,
+    an injected fault, 429... 0 for a token this provider never issued."""
+    found = (
+        Token.objects.filter(
+            client__provider=get_profile(provider).key,
+            kind=Token.Kind.REFRESH,
+            value_hash=digest(refresh_token),
+        )
+        .values_list("presentations", flat=True)
+        .first()
+    )
+    return found or 0
+
+
+def most_presented(provider: str, client_id: str) -> int:
+    """The highest presentations() count over this client's refresh tokens; 0 if it has none.
+    More than 1 means some refresh token was sent again (a retry or a reuse)."""
+    return _refresh_tokens(provider, client_id).aggregate(most=Max("presentations"))["most"] or 0
+
+
+def live_refresh_tokens(provider: str, client_id: str) -> list[str]:
+    """token_hash() of each of this client's refresh tokens still active (not used, revoked or
+    expired), oldest first: the grants still live at the provider."""
+    now = timezone.now()
+    live = _refresh_tokens(provider, client_id).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+        used_at__isnull=True,
+        revoked_at__isnull=True,
+    )
+    return list(live.order_by("created_at", "pk").values_list("value_hash", flat=True))

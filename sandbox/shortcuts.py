@@ -10,7 +10,7 @@ import uuid
 
 from django.utils import timezone
 
-from connections.lifecycle.obtain import obtain_from_code
+from connections.lifecycle import connection_obtain_from_code
 from connections.models import AuthorizationAttempt, ClientSecret, Connection, PrivateApp
 from connections.providers import get_provider
 from sandbox import registry
@@ -90,4 +90,4 @@ def minted_connection(
         scopes=app.scopes,
         expires_at=timezone.now() + timezone.timedelta(minutes=10),
     )
-    return obtain_from_code(attempt=attempt, code=code)
+    return connection_obtain_from_code(attempt=attempt, code=code)

@@ -1,29 +1,48 @@
-"""Telling a tenant's admins when a person has to act."""
+"""Telling a tenant's admins when a person has to act.
+
+Notices are side effects: they leave only after the state they describe is committed, from a
+task, never while a lease is held or a request waits on SMTP (EMAIL_TIMEOUT bounds the task).
+"""
 
 import logging
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db import transaction
 from django.urls import reverse
 
-from portal.models import Membership
+from portal.models import Membership, Tenant
 
 log = logging.getLogger(__name__)
 
 
 def tell_admins(*, tenant, subject: str, body: str, path: str = "") -> None:
+    """Queue a notice to the tenant's admins once the current transaction commits."""
+
+    def queue():
+        from connections.tasks import send_admin_notice
+
+        try:
+            send_admin_notice.delay(tenant.pk, subject, body, path)
+        except Exception:  # noqa: BLE001 - a broker hiccup must never undo a stored token
+            log.exception("could not queue a notice for the admins of %s", tenant.slug)
+
+    transaction.on_commit(queue)
+
+
+def send_notice(*, tenant_id: int, subject: str, body: str, path: str = "") -> int:
+    """Send it now (the task's body); the number of recipients."""
+    tenant = Tenant.objects.get(pk=tenant_id)
     emails = list(
         Membership.objects.filter(tenant=tenant, role=Membership.Role.ADMIN)
         .exclude(user__email="")
         .values_list("user__email", flat=True)
     )
     if not emails:
-        return
+        return 0
     link = f"\n\n{settings.PORTAL_BASE_URL}{path}" if path else ""
-    try:
-        send_mail(f"[{tenant.name}] {subject}", body + link, None, emails)
-    except Exception:  # noqa: BLE001 - mail trouble must never undo a stored token
-        log.exception("could not e-mail the admins of %s", tenant.slug)
+    send_mail(f"[{tenant.name}] {subject}", body + link, None, emails)
+    return len(emails)
 
 
 def connection_path(conn) -> str:

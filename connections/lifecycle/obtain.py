@@ -2,29 +2,84 @@
 
 from collections.abc import Callable
 
+from django.db.models import F
 from django.utils import timezone
 
 from connections import audit, oauth
-from connections.lifecycle import provider_calls
+from connections.lifecycle import lease, provider_calls
 from connections.lifecycle.provider_calls import call_with_secrets, service_grant
+from connections.lifecycle.revoke import revoke_tokens
 from connections.lifecycle.store import token_fields
 from connections.models import AuditEvent, AuthorizationAttempt, Connection, PrivateApp
 
 Kind = AuditEvent.Kind
 
 
+# How long a reconnect waits for a refresh in flight before taking the row from it.
+RECONNECT_WAIT_SECONDS = 20.0
+
+
 def _save_connection(*, app, kind, tokens, connection=None, user=None, **extra) -> Connection:
-    fields = token_fields(app=app, kind=kind, tokens=tokens, refresh_expires_at=None)
+    """A new connection (created whole), or a reconnect: the new grant written under the
+    connection's lease by compare-and-set, then the grant it replaces revoked at the provider."""
+    fields = token_fields(
+        app=app, kind=kind, tokens=tokens, refresh_expires_at=None, now=timezone.now()
+    )
     if connection is None:
-        connection = Connection(tenant=app.tenant, app=app, kind=kind, user=user)
-    for name, value in {**fields, **extra}.items():
-        setattr(connection, name, value)
-    connection.inflight_refresh_hash = ""
-    connection.lease_owner = ""
-    # A reconnect ends any revocation still pending: the tokens it was for are replaced.
-    connection.revoke_retry_at = None
-    connection.save()
+        return Connection.objects.create(
+            tenant=app.tenant, app=app, kind=kind, user=user, **fields, **extra
+        )
+    replaced = _write_over(connection.pk, {**fields, **extra, "user": user})
+    _revoke_replaced(connection, replaced)
+    connection.refresh_from_db()
     return connection
+
+
+def _write_over(connection_id: int, fields: dict) -> dict[str, str | None]:
+    """Write a new grant into an existing connection; the tokens it held before. Waits
+    (bounded) for a refresh in flight, then takes the lease from it: that refresh sends
+    nothing more, and its late answer is an older generation, revoked, never stored."""
+    owner = lease.new_owner()
+    conn = lease.acquire_waiting(connection_id, owner=owner, wait_seconds=RECONNECT_WAIT_SECONDS)
+    for _ in range(lease.TAKE_OVER_TRIES):
+        if conn is None:
+            conn = lease.take_over(connection_id, owner=owner)
+        replaced = {"refresh_token": conn.refresh_token, "access_token": conn.access_token}
+        written = Connection.objects.filter(
+            pk=conn.pk, lease_owner=owner, version=conn.version
+        ).update(
+            **fields,
+            # A reconnect ends any revocation still pending: the tokens it was for are
+            # revoked below, as replaced.
+            revoke_retry_at=None,
+            lease_owner="",
+            lease_expires_at=None,
+            inflight_refresh_hash="",
+            version=F("version") + 1,
+        )
+        if written:
+            return replaced
+        conn = None
+    raise lease.LeaseLost(f"connection {connection_id} kept changing; the grant was not written")
+
+
+def _revoke_replaced(conn: Connection, replaced: dict[str, str | None]) -> None:
+    """The grant a reconnect replaced is still live at the provider: end it there."""
+    if not any(replaced.values()) or not conn.app.endpoint("revoke_url"):
+        return
+    revoked, error = revoke_tokens(conn.app, replaced)
+    outcome = (
+        "revoked at the provider"
+        if error is None
+        else f"the provider did not confirm its revocation ({error.describe()})"
+    )
+    audit.record(
+        Kind.GRANT_REPLACED,
+        tenant=conn.tenant,
+        connection=conn,
+        message=f"Reconnected: the grant it replaced was {outcome}.",
+        revoked=sorted(k for k in revoked if k != "refresh_token_hash"),
+    )
 
 
 def _other_account(conn: Connection | None, account: dict[str, str]) -> bool:

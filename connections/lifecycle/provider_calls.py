@@ -29,9 +29,16 @@ def secrets_to_try(app: PrivateApp) -> list[str | None]:
     return [s.value for s in app.active_secrets()] or [None]
 
 
-def within_rate_limit(app: PrivateApp, send: Callable[[], T], *, max_wait: float) -> T:
+def within_rate_limit(
+    app: PrivateApp,
+    send: Callable[[], T],
+    *,
+    max_wait: float,
+    before_send: Callable[[], None] | None = None,
+) -> T:
     """Send once a slot of the app's limit is free (waiting up to max_wait seconds); a
-    ProviderError that is `held_back` when none frees up in time."""
+    ProviderError that is `held_back` when none frees up in time. `before_send` runs after
+    the wait, right before the request (a refresh extends its lease there, or raises)."""
     limit = app.rate_limit()
     slot = ratelimit.acquire(ratelimit.key_for(app), limit, max_wait=max_wait)
     if slot is None:
@@ -43,6 +50,8 @@ def within_rate_limit(app: PrivateApp, send: Callable[[], T], *, max_wait: float
             retry_after=max_wait,
         )
     try:
+        if before_send is not None:
+            before_send()
         return send()
     finally:
         slot.settle()
@@ -53,29 +62,28 @@ def call_with_secrets(
     call: Callable[[Credentials], TokenSet],
     *,
     rate_limit_wait: float,
-    deadline: float | None = None,
+    before_send: Callable[[], None] | None = None,
 ) -> tuple[TokenSet, int]:
     """Returns the tokens and which secret (0 = primary) the provider accepted.
-    Waits up to rate_limit_wait seconds for each request's rate-limit slot."""
+    Waits up to rate_limit_wait seconds for each request's rate-limit slot; `before_send`
+    runs before every request: first try, resend, next secret."""
     rejected: ProviderError | None = None
     unanswered: list[ProviderError] = []
     for index, secret in enumerate(secrets_to_try(app)):
         creds = oauth.credentials_for(app, secret)
         for attempt in range(TRANSPORT_RETRIES + 1):
             try:
-                return within_rate_limit(app, partial(call, creds), max_wait=rate_limit_wait), index
+                tokens = within_rate_limit(
+                    app, partial(call, creds), max_wait=rate_limit_wait, before_send=before_send
+                )
+                return tokens, index
             except ProviderError as exc:
                 if exc.held_back and unanswered:
                     # The grant went out and no answer came back: that is what the caller
                     # must know, so it re-sends the same grant later.
                     unanswered[-1].unanswered_before = len(unanswered)
                     raise unanswered[-1] from exc
-                out_of_time = deadline is not None and time.monotonic() > deadline
-                if (
-                    exc.kind == ErrorKind.TRANSPORT
-                    and attempt < TRANSPORT_RETRIES
-                    and not out_of_time
-                ):
+                if exc.kind == ErrorKind.TRANSPORT and attempt < TRANSPORT_RETRIES:
                     unanswered.append(exc)
                     time.sleep(0.2 * 2**attempt)
                     continue

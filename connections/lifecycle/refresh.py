@@ -1,24 +1,24 @@
 """Refreshing one connection: lease, rate limit, call, store first, then classify.
 
-Order matters: the provider's answer is stored by store_tokens before any event, e-mail or
+Order matters: the provider's answer is stored by store_answer before any event, e-mail or
 API call. A refresh token is sent again only after a transport failure (no answer came back),
-and only by the lease holder.
+and only by the lease holder, after extending its lease over the request's whole deadline.
 """
 
 import logging
-import time
 from datetime import timedelta
 from enum import StrEnum
 
 from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 
 from connections import audit
-from connections.lifecycle import lease
+from connections.lifecycle import lease, spool
 from connections.lifecycle.notify import connection_path, tell_admins
 from connections.lifecycle.provider_calls import call_with_secrets, renewal_call
 from connections.lifecycle.schedule import backoff
-from connections.lifecycle.store import store_tokens
+from connections.lifecycle.store import Stored, replay_spool, store_answer
 from connections.models import AuditEvent, Connection, PrivateApp
 from connections.oauth import ErrorKind, ProviderError
 
@@ -58,40 +58,53 @@ def refresh_connection(connection_id: int, *, reason: str, force: bool = False) 
             reason != "scheduled" and conn.access_token_valid()
         ):
             return Outcome.FRESH
-    if conn.kind == Connection.Kind.USER and not conn.refresh_token:
-        return _needs_reauth(
-            conn,
-            "the provider issued no refresh token, so the access token "
-            "cannot be renewed without the user",
-            owner=None,
-        )
-    if conn.refresh_expires_at and conn.refresh_expires_at <= now:
-        return _needs_reauth(conn, "the refresh token expired before it was used", owner=None)
 
     owner = lease.new_owner()
     if not lease.acquire(conn, owner=owner):
         return Outcome.BUSY
-    started = time.monotonic()
     outcome = None
     try:
-        outcome = _refresh_under_lease(conn, owner=owner, started=started, reason=reason)
+        outcome = _refresh_under_lease(conn, owner=owner, reason=reason)
+        return outcome
+    except lease.LeaseLost:
+        outcome = Outcome.BUSY  # another writer took the row; it decides what comes next
         return outcome
     finally:
         if outcome != Outcome.REFRESHED:  # storing the tokens released it
             lease.release(conn.pk, owner=owner)
 
 
-def _refresh_under_lease(conn: Connection, *, owner: str, started: float, reason: str) -> Outcome:
+def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcome:
+    if not spool.is_empty() and replay_spool(conn.pk):
+        # A worker that died (or gave up) during a database outage left this connection's
+        # newest tokens in the spool: they are stored now, and the old token is never sent.
+        return Outcome.SUPERSEDED
+    now = timezone.now()
+    if conn.kind == Connection.Kind.USER and not conn.refresh_token:
+        return _needs_reauth(
+            conn,
+            "the provider issued no refresh token, so the access token "
+            "cannot be renewed without the user",
+            owner=owner,
+        )
+    if conn.refresh_expires_at and conn.refresh_expires_at <= now:
+        return _needs_reauth(conn, "the refresh token expired before it was used", owner=owner)
     app = conn.app
-    # Stop re-sending after transport failures once the lease could lapse mid-call.
-    deadline = started + settings.REFRESH_LEASE_SECONDS / 2
     try:
         tokens, secret_index = call_with_secrets(
-            app, renewal_call(conn, app), rate_limit_wait=RATE_LIMIT_MAX_WAIT, deadline=deadline
+            app,
+            renewal_call(conn, app),
+            rate_limit_wait=RATE_LIMIT_MAX_WAIT,
+            before_send=lambda: lease.extend(conn, owner=owner),
         )
     except ProviderError as exc:
         return _classify(conn, exc, owner=owner)
-    store_tokens(conn=conn, tokens=tokens, lease_owner=owner)  # first, before anything else
+    answered = timezone.now()
+    stored = store_answer(  # first, before anything else
+        conn=conn, tokens=tokens, sent_hash=conn.refresh_token_hash, owner=owner, answered=answered
+    )
+    if stored == Stored.ORPHANED:
+        return Outcome.SUPERSEDED
     if app.credentials_invalid_at:
         PrivateApp.objects.filter(pk=app.pk).update(credentials_invalid_at=None)
     audit.record(
@@ -108,7 +121,27 @@ def _refresh_under_lease(conn: Connection, *, owner: str, started: float, reason
         rotated=bool(tokens.refresh_token),
         reason=reason,
     )
+    _note_short_lived(conn, tokens)
     return Outcome.REFRESHED
+
+
+def _note_short_lived(conn: Connection, tokens) -> None:
+    """A provider that hands out access tokens already near expiry is recorded (the token API
+    then serves them until they expire, refreshing at most once per floor), never chased."""
+    floor = settings.ON_DEMAND_REFRESH_FLOOR
+    if tokens.expires_in is None or tokens.expires_in > floor:
+        return
+    audit.record(
+        Kind.SHORT_LIVED_TOKEN,
+        tenant=conn.tenant,
+        connection=conn,
+        request_id=tokens.request_id,
+        message=(
+            f"The provider sent an access token that expires in {tokens.expires_in} s; "
+            f"on-demand refreshes stay at most one per {floor:g} s."
+        ),
+        expires_in=tokens.expires_in,
+    )
 
 
 def _classify(conn: Connection, exc: ProviderError, *, owner: str) -> Outcome:
@@ -166,9 +199,10 @@ def _classify(conn: Connection, exc: ProviderError, *, owner: str) -> Outcome:
     )
 
 
-def _owned(conn: Connection, owner: str | None):
-    qs = Connection.objects.filter(pk=conn.pk)
-    return qs.filter(lease_owner=owner) if owner else qs
+def _owned(conn: Connection, owner: str):
+    """The row, only while this holder's lease and version stand (a writer that took the row
+    meanwhile, such as a reconnect or scopes being widened, wins)."""
+    return Connection.objects.filter(pk=conn.pk, lease_owner=owner, version=conn.version)
 
 
 def _schedule_retry(
@@ -178,6 +212,7 @@ def _schedule_retry(
     failures = conn.failure_count + (1 if count_failure else 0)
     still_valid = conn.access_expires_at is not None and conn.access_expires_at > now
     _owned(conn, owner).update(
+        version=F("version") + 1,
         status=Status.ACTIVE if still_valid and not count_failure else Status.FAILING,
         failure_count=failures,
         last_error=error[:2000],
@@ -194,13 +229,18 @@ def _schedule_retry(
     )
 
 
-def _needs_reauth(conn, why: str, *, owner: str | None, request_id: str = "") -> Outcome:
-    _owned(conn, owner).update(
+def _needs_reauth(conn, why: str, *, owner: str, request_id: str = "") -> Outcome:
+    if not spool.is_empty() and replay_spool(conn.pk):
+        return Outcome.SUPERSEDED  # the spool held the answer to the token just refused
+    marked = _owned(conn, owner).update(
+        version=F("version") + 1,
         status=Status.NEEDS_REAUTH,
         next_refresh_at=None,
         refresh_enqueued_at=None,
         last_error=why[:2000],
     )
+    if not marked:
+        return Outcome.SUPERSEDED  # another writer took the row meanwhile; its state stands
     audit.record(
         Kind.REAUTH_NEEDED,
         tenant=conn.tenant,

@@ -16,6 +16,7 @@ from enum import StrEnum
 from functools import partial
 from typing import NamedTuple
 
+from django.db.models import F
 from django.utils import timezone
 
 from connections import audit, oauth
@@ -52,14 +53,16 @@ class RefreshUnderWay(Exception):
     """A refresh held the lease for the whole wait; nothing was changed."""
 
 
-def _revoke_each(conn: Connection) -> tuple[dict, oauth.ProviderError | None]:
-    """Revoke the tokens the connection holds, refresh token first (RFC 7009: that ends the
-    grant); the fields of those revoked, and the error that stopped the rest."""
-    app = conn.app
+def revoke_tokens(app, tokens: dict[str, str | None]) -> tuple[dict, oauth.ProviderError | None]:
+    """Revoke the given tokens ({"refresh_token": …, "access_token": …}), refresh token first
+    (RFC 7009: that ends the grant); the fields of those revoked, and the error that stopped
+    the rest. Nothing is sent when the provider has no revocation endpoint."""
+    if not app.endpoint("revoke_url"):
+        return {}, None
     creds = oauth.credentials_for(app, secrets_to_try(app)[0])
     revoked = {}
     for field in ("refresh_token", "access_token"):  # each name is also its RFC 7009 hint
-        token = getattr(conn, field)
+        token = tokens.get(field)
         if not token:
             continue
         try:
@@ -76,6 +79,12 @@ def _revoke_each(conn: Connection) -> tuple[dict, oauth.ProviderError | None]:
     return revoked, None
 
 
+def _revoke_each(conn: Connection) -> tuple[dict, oauth.ProviderError | None]:
+    return revoke_tokens(
+        conn.app, {"refresh_token": conn.refresh_token, "access_token": conn.access_token}
+    )
+
+
 def _tokens_expired(conn: Connection, now) -> bool:
     def gone(token, expires_at) -> bool:
         return not token or (expires_at is not None and expires_at <= now)
@@ -85,9 +94,19 @@ def _tokens_expired(conn: Connection, now) -> bool:
     )
 
 
-def _settle(conn: Connection, *, tries: int) -> tuple[str, Revocation]:
+class _UnderLease:
+    """Writes to a connection whose lease `owner` holds, each bumping its version."""
+
+    def __init__(self, conn: Connection, owner: str):
+        self.rows = Connection.objects.filter(pk=conn.pk, lease_owner=owner)
+
+    def update(self, **fields) -> int:
+        return self.rows.update(**fields, version=F("version") + 1)
+
+
+def _settle(conn: Connection, *, tries: int, owner: str) -> tuple[str, Revocation]:
     """Revoke at the provider and write the outcome; the sentence for the user, and which."""
-    rows = Connection.objects.filter(pk=conn.pk)
+    rows = _UnderLease(conn, owner)
     now = timezone.now()
     settled = {**ERASED, "failure_count": 0, "last_error": ""}
     if not conn.app.endpoint("revoke_url"):
@@ -135,14 +154,14 @@ def disconnect(*, conn: Connection, actor, wait_seconds: float = 20.0) -> Discon
         )
     try:
         # Revoked here first, so services stop getting its token while the provider is asked.
-        Connection.objects.filter(pk=conn.pk).update(
+        _UnderLease(conn, owner).update(
             status=Connection.Status.REVOKED,
             next_refresh_at=None,
             refresh_enqueued_at=None,
             failure_count=0,
             last_error="",
         )
-        outcome, state = _settle(conn, tries=1)
+        outcome, state = _settle(conn, tries=1, owner=owner)
     finally:
         lease.release(conn.pk, owner=owner)
     audit.record(Kind.REVOKED, tenant=conn.tenant, connection=conn, actor=actor, message=outcome)
@@ -162,7 +181,7 @@ def retry_revocation(connection_id: int) -> Revocation | None:
     try:
         if conn.status != Connection.Status.REVOKED or conn.revoke_retry_at is None:
             return None
-        outcome, state = _settle(conn, tries=conn.failure_count + 1)
+        outcome, state = _settle(conn, tries=conn.failure_count + 1, owner=owner)
     finally:
         lease.release(conn.pk, owner=owner)
     audit.record(

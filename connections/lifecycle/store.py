@@ -1,34 +1,65 @@
-"""The write that records new tokens: first, before any other work, retried if the DB blips."""
+"""The write that records a provider's answer: first, before any other work, by generation.
+
+An answer belongs to the generation of the refresh token that was sent for it. It is stored
+only over that same generation (a compare-and-set on `refresh_token_hash`), so an answer that
+arrives late, after a reconnect, a disconnect or another refresh moved the connection on,
+never overwrites a newer pair. Such an orphaned pair is still live at the provider: it is
+revoked there when the provider can revoke, and is an audit event either way.
+
+The tokens exist only in memory until this write succeeds. When the database refuses it, the
+answer goes to the spool before the first retry, and the write is retried with backoff for
+STORE_RETRY_SECONDS; workers replay the spool at start and on every beat.
+"""
 
 import logging
 import time
+from datetime import datetime
+from enum import StrEnum
 
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.conf import settings
+from django.db import DatabaseError, connection
 from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
+from connections import audit
+from connections.lifecycle import spool
+from connections.lifecycle.revoke import revoke_tokens
 from connections.lifecycle.schedule import next_refresh_at
-from connections.models import Connection, PrivateApp, sha256_hex
+from connections.models import AuditEvent, Connection, PrivateApp, sha256_hex
 from connections.oauth import TokenSet
 
 log = logging.getLogger(__name__)
-STORE_ATTEMPTS = 8
+Status = Connection.Status
+# Backoff between store retries: doubling from the first, capped.
+FIRST_RETRY_SECONDS, MAX_RETRY_SECONDS = 0.2, 10.0
 
 
-def token_fields(*, app: PrivateApp, kind: str, tokens: TokenSet, refresh_expires_at) -> dict:
-    """Column values for a fresh token set; expiry defaults come from the catalogue."""
-    now = timezone.now()
+class Stored(StrEnum):
+    STORED = "stored"
+    ALREADY = "already"  # an earlier try committed although its answer was lost
+    ORPHANED = "orphaned"  # the connection moved on (or is gone): the pair was revoked
+
+
+class StoreFailed(Exception):
+    """The database refused the write for STORE_RETRY_SECONDS; the answer stays spooled."""
+
+
+def token_fields(
+    *, app: PrivateApp, kind: str, tokens: TokenSet, refresh_expires_at, now: datetime
+) -> dict:
+    """Column values for a fresh token set, counted from `now` (when the provider answered);
+    expiry defaults come from the catalogue."""
     provider = app.catalogue
     access_expires_at = now + (
         timezone.timedelta(seconds=tokens.expires_in)
-        if tokens.expires_in
+        if tokens.expires_in is not None
         else provider.access_lifetime
     )
     fields = {
         "access_token": tokens.access_token,
         "token_type": tokens.token_type,
         "access_expires_at": access_expires_at,
-        "status": Connection.Status.ACTIVE,
+        "status": Status.ACTIVE,
         "failure_count": 0,
         "last_error": "",
         "last_refreshed_at": now,
@@ -51,47 +82,154 @@ def token_fields(*, app: PrivateApp, kind: str, tokens: TokenSet, refresh_expire
     return fields
 
 
-def store_tokens(*, conn: Connection, tokens: TokenSet, lease_owner: str) -> dict:
-    """Persist a provider's answer at once, and in the same write release the lease if
-    lease_owner still holds it. The write happens whoever holds the lease by now: these are the
-    only tokens the provider honours. They stay in memory across retries: a rotated refresh
-    token that is not stored is lost for good."""
+def _write(conn: Connection, tokens: TokenSet, *, sent_hash: str, owner: str, answered) -> Stored:
     fields = token_fields(
-        app=conn.app, kind=conn.kind, tokens=tokens, refresh_expires_at=conn.refresh_expires_at
+        app=conn.app,
+        kind=conn.kind,
+        tokens=tokens,
+        refresh_expires_at=conn.refresh_expires_at,
+        now=answered,
     )
-    ours = Q(lease_owner=lease_owner)
-    released = {
-        "lease_owner": Case(When(ours, then=Value("")), default=F("lease_owner")),
-        "lease_expires_at": Case(When(ours, then=Value(None)), default=F("lease_expires_at")),
-        "inflight_refresh_hash": Case(
-            When(ours, then=Value("")), default=F("inflight_refresh_hash")
-        ),
-    }
-    # A refresh whose lease lapsed (a stalled worker) may answer after a disconnect: its
-    # tokens are stored all the same, but the connection stays disconnected and unscheduled.
-    revoked = Q(status=Connection.Status.REVOKED)
-    stays_revoked = {
-        "status": Case(When(revoked, then=F("status")), default=Value(fields["status"])),
-        "next_refresh_at": Case(
-            When(revoked, then=Value(None)),
+    ours = Q(lease_owner=owner)
+    revoked = Q(status=Status.REVOKED)
+    # Marked while the answer was on its way (scopes widened, disconnected): the mark stands.
+    held = Q(status__in=[Status.REVOKED, Status.NEEDS_REAUTH])
+    plain = {k: v for k, v in fields.items() if k not in ("status", "next_refresh_at")}
+    updated = Connection.objects.filter(pk=conn.pk, refresh_token_hash=sent_hash).update(
+        **plain,
+        status=Case(When(held, then=F("status")), default=Value(fields["status"])),
+        next_refresh_at=Case(
+            When(held, then=Value(None)),
             default=Value(fields["next_refresh_at"]),
             output_field=DateTimeField(),
         ),
-    }
-    for attempt in range(STORE_ATTEMPTS):
-        try:
-            Connection.objects.filter(pk=conn.pk).update(
-                **{**fields, **stays_revoked},
-                **released,
-                refresh_count=F("refresh_count") + 1,
-                version=F("version") + 1,
-            )
-            return fields
-        except (OperationalError, InterfaceError):
-            log.warning("storing tokens for connection %s failed; retrying", conn.pk, exc_info=True)
-            close_old_connections()
-            time.sleep(min(5.0, 0.1 * 2**attempt))
-    log.critical(
-        "could not store new tokens for connection %s after %s attempts", conn.pk, STORE_ATTEMPTS
+        # A late answer stored into a disconnected row is revoked at the next beat.
+        revoke_retry_at=Case(
+            When(revoked, then=Value(timezone.now())),
+            default=F("revoke_retry_at"),
+            output_field=DateTimeField(),
+        ),
+        lease_owner=Case(When(ours, then=Value("")), default=F("lease_owner")),
+        lease_expires_at=Case(When(ours, then=Value(None)), default=F("lease_expires_at")),
+        inflight_refresh_hash=Case(When(ours, then=Value("")), default=F("inflight_refresh_hash")),
+        refresh_count=F("refresh_count") + 1,
+        version=F("version") + 1,
     )
-    raise OperationalError(f"could not store new tokens for connection {conn.pk}")
+    if updated:
+        return Stored.STORED
+    now_hash = Connection.objects.filter(pk=conn.pk).values_list("refresh_token_hash", flat=True)
+    current = now_hash.first()
+    if tokens.refresh_token and current == fields.get("refresh_token_hash"):
+        return Stored.ALREADY
+    return Stored.ORPHANED
+
+
+def store_answer(
+    *,
+    conn: Connection,
+    tokens: TokenSet,
+    sent_hash: str,
+    owner: str,
+    answered: datetime | None = None,
+    spooled: spool.Entry | None = None,
+) -> Stored:
+    """Store `tokens` over the generation `sent_hash`; in the same write release the lease if
+    `owner` still holds it. Never loses the answer: see the module docstring."""
+    answered = answered or timezone.now()
+    give_up = time.monotonic() + settings.STORE_RETRY_SECONDS
+    delay = FIRST_RETRY_SECONDS
+    while True:
+        try:
+            result = _write(conn, tokens, sent_hash=sent_hash, owner=owner, answered=answered)
+            break
+        except DatabaseError:
+            log.warning("storing tokens for connection %s failed; retrying", conn.pk, exc_info=True)
+            connection.close()  # the next try opens a fresh connection
+            if spooled is None:
+                spooled = spool.keep(
+                    connection_id=conn.pk, sent_hash=sent_hash, tokens=tokens, answered=answered
+                )
+            if time.monotonic() > give_up:
+                raise StoreFailed(
+                    f"could not store new tokens for connection {conn.pk}; kept in the spool "
+                    f"as {spooled.name}"
+                ) from None
+            time.sleep(delay)
+            delay = min(MAX_RETRY_SECONDS, delay * 2)
+    if result == Stored.ORPHANED:
+        _revoke_orphan(conn, tokens)
+    if spooled is not None:
+        _spool_used(conn, spooled, result)
+    return result
+
+
+def _revoke_orphan(conn: Connection, tokens: TokenSet) -> None:
+    revoked, error = revoke_tokens(
+        conn.app, {"refresh_token": tokens.refresh_token, "access_token": tokens.access_token}
+    )
+    if not conn.app.endpoint("revoke_url"):
+        outcome = "the provider has no revocation endpoint; it lapses when it expires"
+    elif error is None:
+        outcome = "revoked at the provider"
+    else:
+        outcome = f"the provider did not confirm its revocation ({error.describe()})"
+    audit.record(
+        AuditEvent.Kind.TOKENS_ORPHANED,
+        tenant=conn.tenant,
+        connection=conn,
+        request_id=tokens.request_id,
+        message=(
+            "A refresh answered after the connection had moved on (reconnected, disconnected "
+            f"or refreshed elsewhere); the pair it brought was not stored: {outcome}."
+        ),
+        revoked=sorted(revoked),
+    )
+
+
+def _spool_used(conn: Connection, entry: spool.Entry, result: Stored) -> None:
+    spool.drop(entry)
+    try:
+        audit.record(
+            AuditEvent.Kind.TOKENS_SPOOLED,
+            tenant=conn.tenant,
+            connection=conn,
+            message=(
+                f"The database refused the tokens the provider sent at {entry.answered_at}; "
+                f"they waited in the spool ({entry.name}) and were then {result.value}."
+            ),
+            spool_entry=entry.name,
+            result=result.value,
+        )
+    except DatabaseError:
+        log.exception("spool use for connection %s stored but not audited", conn.pk)
+
+
+def replay_spool(connection_id: int | None = None) -> int:
+    """Store what the spool holds (all of it, or one connection's); the number settled. An
+    entry whose write the database still refuses stays for the next replay."""
+    settled = 0
+    for entry in spool.entries(connection_id):
+        try:
+            conn = Connection.objects.select_related("app", "tenant").get(pk=entry.connection_id)
+        except Connection.DoesNotExist:
+            log.error("spooled tokens for deleted connection %s dropped", entry.connection_id)
+            spool.drop(entry)
+            continue
+        except DatabaseError:
+            log.warning("database unavailable; the token spool waits", exc_info=True)
+            return settled
+        try:
+            _write_spooled(conn, entry)
+        except DatabaseError:
+            log.warning("database refused spooled tokens of %s; kept", conn.pk, exc_info=True)
+            continue
+        settled += 1
+    return settled
+
+
+def _write_spooled(conn: Connection, entry: spool.Entry) -> None:
+    tokens = entry.tokens()
+    result = _write(conn, tokens, sent_hash=entry.sent_hash, owner="", answered=entry.answered)
+    if result == Stored.ORPHANED:
+        _revoke_orphan(conn, tokens)
+    _spool_used(conn, entry, result)

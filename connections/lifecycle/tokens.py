@@ -1,16 +1,30 @@
 """A valid access token for callers (the token API, the Test button), refreshing on demand.
 
-Callers that find a refresh under way wait for it (bounded) and read the new token, so many
-concurrent requests cause exactly one call to the provider.
+At most one refresh per request, and at most one on-demand refresh of a connection per
+ON_DEMAND_REFRESH_FLOOR seconds: a provider whose tokens are short-lived (or born nearly
+expired) is served its live token rather than hammered. Callers that find a refresh under way
+wait for it (bounded) and read the new token, so many concurrent requests cause one call to
+the provider.
 """
 
 import time
+
+from django.conf import settings
+from django.core.cache import cache
 
 from connections.lifecycle import lease
 from connections.lifecycle.refresh import Outcome, refresh_connection
 from connections.models import Connection, PrivateApp
 
 Status = Connection.Status
+# The floor's cache value while the claiming request refreshes, and after.
+RUNNING, DONE = "running", "done"
+FAILED = {
+    Outcome.RETRY_SCHEDULED,
+    Outcome.NEEDS_REAUTH,
+    Outcome.APP_CREDENTIALS_INVALID,
+    Outcome.SKIPPED,
+}
 
 
 class TokenUnavailable(Exception):
@@ -22,33 +36,72 @@ class TokenUnavailable(Exception):
         self.reason = reason
 
 
-def valid_connection(
-    connection_id: int, *, tenant_id: int | None = None, wait_seconds: float = 20.0
-) -> Connection:
-    """The connection with a valid access token; Connection.DoesNotExist when it does not
-    exist (within tenant_id, when given). Its refresh token is not read: callers never need it,
-    and a refresh loads the row afresh."""
+def _usable(conn: Connection) -> Connection:
+    if conn.status in (Status.NEEDS_REAUTH, Status.REVOKED):
+        raise TokenUnavailable(conn.status, conn.last_error or conn.get_status_display())
+    if conn.app.status == PrivateApp.Status.DISABLED:
+        raise TokenUnavailable("app_disabled", f"the app {conn.app.name} is disabled")
+    return conn
+
+
+def _floor_key(conn: Connection) -> str:
+    # With its creation time: a database restored or recreated may reuse ids.
+    return f"on-demand-refresh:{conn.pk}:{conn.created_at.timestamp()}"
+
+
+def _floor_free(conn: Connection) -> bool:
+    """Claim this connection's on-demand refresh for the next floor seconds; False when
+    another request already did (shared by every web process through the cache)."""
+    floor = settings.ON_DEMAND_REFRESH_FLOOR
+    return floor <= 0 or cache.add(_floor_key(conn), RUNNING, timeout=floor)
+
+
+def _floor_done(conn: Connection) -> None:
+    if settings.ON_DEMAND_REFRESH_FLOOR > 0:
+        cache.set(_floor_key(conn), DONE, timeout=settings.ON_DEMAND_REFRESH_FLOOR)
+
+
+def _after_refresher(rows, conn: Connection, wait_seconds: float) -> Connection:
+    """The connection once the request that claimed the floor has finished its refresh (and
+    its lease is let go), or as it is after the wait."""
     deadline = time.monotonic() + wait_seconds
-    rows = Connection.objects.select_related("app").defer("refresh_token")
-    if tenant_id is not None:
-        rows = rows.filter(tenant_id=tenant_id)
     while True:
+        # The cache first: once it says the refresh finished, the row read after it holds
+        # that refresh's outcome.
+        running = cache.get(_floor_key(conn)) == RUNNING
+        conn = rows.get(pk=conn.pk)
+        if (not running and not conn.lease_owner) or time.monotonic() > deadline:
+            return conn
+        time.sleep(lease.POLL_SECONDS)
+
+
+def connection_token(connection_id: int, *, tenant_id: int, wait_seconds: float) -> Connection:
+    """The tenant's connection with a usable access token; Connection.DoesNotExist when no
+    such connection exists in that tenant. Raises TokenUnavailable. The refresh token is not
+    read: callers never need it, and a refresh loads the row afresh."""
+    rows = (
+        Connection.objects.select_related("app").defer("refresh_token").filter(tenant_id=tenant_id)
+    )
+    conn = _usable(rows.get(pk=connection_id))
+    if conn.access_token_valid():
+        return conn
+    outcome = None
+    if _floor_free(conn):
+        try:
+            outcome = refresh_connection(connection_id, reason="on_demand")
+        finally:
+            _floor_done(conn)
+    if outcome in (None, Outcome.BUSY):
+        conn = _after_refresher(rows, conn, wait_seconds)
+    else:
         conn = rows.get(pk=connection_id)
-        if conn.status in (Status.NEEDS_REAUTH, Status.REVOKED):
-            raise TokenUnavailable(conn.status, conn.last_error or conn.get_status_display())
-        if conn.app.status == PrivateApp.Status.DISABLED:
-            raise TokenUnavailable("app_disabled", f"the app {conn.app.name} is disabled")
-        if conn.access_token_valid():
-            return conn
-        outcome = refresh_connection(connection_id, reason="on_demand")
-        if outcome in (Outcome.REFRESHED, Outcome.SUPERSEDED, Outcome.FRESH, Outcome.NEEDS_REAUTH):
-            continue
-        if outcome == Outcome.BUSY:
-            if time.monotonic() > deadline:
-                raise TokenUnavailable("busy", "a refresh is under way; try again shortly")
-            time.sleep(lease.POLL_SECONDS)
-            continue
-        conn.refresh_from_db()
-        if conn.access_token_valid():
-            return conn
-        raise TokenUnavailable("provider_down", conn.last_error or "the provider did not answer")
+    conn = _usable(conn)
+    if conn.access_token_valid():
+        return conn
+    # Inside the margin: served when the provider answered with a short-lived token or the
+    # floor held this request back; not when this request's refresh just failed.
+    if conn.access_token_live() and outcome not in FAILED:
+        return conn
+    if conn.lease_owner:
+        raise TokenUnavailable("busy", "a refresh is under way; try again shortly")
+    raise TokenUnavailable("provider_down", conn.last_error or "the provider did not answer")

@@ -10,8 +10,8 @@ from django.urls import path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from connections import apikeys
-from connections.lifecycle.tokens import TokenUnavailable, valid_connection
+from connections import apikeys, lifecycle
+from connections.lifecycle import TokenUnavailable
 from connections.models import Connection
 
 # Bounded wait for a refresh another request is running; well below usual WSGI timeouts.
@@ -88,7 +88,7 @@ def connection_token(request: HttpRequest, pk: int) -> JsonResponse:
         return _not_found()
     try:
         # Scoped to the key's tenant in the query itself: a foreign id never triggers a refresh.
-        conn = valid_connection(pk, tenant_id=key.tenant_id, wait_seconds=WAIT_SECONDS)
+        conn = lifecycle.connection_token(pk, tenant_id=key.tenant_id, wait_seconds=WAIT_SECONDS)
     except Connection.DoesNotExist:
         return _not_found()
     except TokenUnavailable as exc:

@@ -13,7 +13,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
 from connections import flow, oauth
-from connections.lifecycle.obtain import obtain_service_token, record_failure
+from connections.lifecycle import connection_obtain_service, connection_record_failure
 from connections.models import Connection, PrivateApp
 from connections.providers import Grant
 from portal.models import Membership
@@ -50,9 +50,9 @@ def obtain_service_or_explain(
         messages.error(request, f"{app.name} is {app.get_status_display().lower()}.")
         return to_app(app)
     try:
-        conn = obtain_service_token(app=app, actor=request.user, connection=connection)
+        conn = connection_obtain_service(app=app, actor=request.user, connection=connection)
     except oauth.ProviderError as exc:
-        record_failure(app=app, actor=request.user, error=exc, connection=connection)
+        connection_record_failure(app=app, actor=request.user, error=exc, connection=connection)
         messages.error(request, f"{app.catalogue.name} did not give a token: {exc.describe()}")
         return to_connection(connection) if connection else to_app(app)
     messages.success(request, f"{app.name} is connected as {conn.account_name}.")

@@ -14,10 +14,8 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path
 from django.views.decorators.http import require_POST
 
-from connections import audit, flow, oauth
-from connections.lifecycle.refresh import Outcome, refresh_connection
-from connections.lifecycle.revoke import RefreshUnderWay, disconnect
-from connections.lifecycle.tokens import TokenUnavailable, valid_connection
+from connections import audit, flow, lifecycle, oauth
+from connections.lifecycle import Outcome, RefreshUnderWay, TokenUnavailable
 from connections.models import AuditEvent, Connection
 from connections.providers import Grant
 from connections.views.connect import obtain_service_or_explain, start_or_explain, to_connection
@@ -26,6 +24,8 @@ from portal.tenancy import any_member
 
 Role = Membership.Role
 TEST_RESULT = "connection_test_result"
+# A person is waiting on the page: a refresh in flight is waited for this long at most.
+TEST_WAIT_SECONDS = 10.0
 REFRESH_MESSAGES = {
     Outcome.REFRESHED: ("success", "Refreshed: a new access token is stored."),
     Outcome.SUPERSEDED: ("success", "Another refresh had just finished; its token stands."),
@@ -91,7 +91,7 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _test_once(conn: Connection) -> tuple[Connection, object]:
-    conn = valid_connection(conn.pk)
+    conn = lifecycle.connection_token(conn.pk, tenant_id=conn.tenant_id, wait_seconds=TEST_WAIT_SECONDS)
     return conn, flow.call_test_endpoint(conn)
 
 
@@ -101,7 +101,7 @@ def run_test(conn: Connection) -> dict:
     try:
         conn, response = _test_once(conn)
         if response.status_code == 401:
-            refresh_connection(conn.pk, reason="manual", force=True)
+            lifecycle.connection_refresh(conn.pk, reason="manual", force=True)
             conn, response = _test_once(conn)
     except TokenUnavailable as exc:
         return {"ok": False, "status": None, "body": f"No valid token ({exc.reason}): {exc}"}
@@ -137,7 +137,7 @@ def connection_test(request: HttpRequest, pk: int) -> HttpResponse:
 @any_member
 def connection_refresh(request: HttpRequest, pk: int) -> HttpResponse:
     conn = connection_to_change(request, pk)
-    level, text = REFRESH_MESSAGES[refresh_connection(conn.pk, reason="manual", force=True)]
+    level, text = REFRESH_MESSAGES[lifecycle.connection_refresh(conn.pk, reason="manual", force=True)]
     messages.add_message(request, getattr(messages, level.upper()), text)
     return to_connection(conn)
 
@@ -160,7 +160,7 @@ def connection_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
         messages.info(request, "This connection is already disconnected.")
     else:
         try:
-            done = disconnect(conn=conn, actor=request.user)
+            done = lifecycle.connection_disconnect(conn=conn, actor=request.user)
         except RefreshUnderWay as exc:
             messages.warning(request, str(exc))
         else:

@@ -1,23 +1,28 @@
-"""The token and revoke endpoints of every provider: parse, identify the client, apply the
-rate limit and injected faults, authenticate, then run the grant (sandbox.grants)."""
+"""The token and revoke endpoints of every provider: parse, identify the client, count the
+refresh token presented, apply the rate limit and injected faults, authenticate, then run the
+grant (sandbox.grants)."""
 
 import base64
 import binascii
 import json
 import time
+from collections.abc import Iterator
 from urllib.parse import unquote_plus
 
 from django.db import transaction
-from django.http import JsonResponse
+from django.db.models import F
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import faults, grants, ratelimit
 from sandbox.grants import Caller, OAuthError, invalid_client
-from sandbox.models import Client, Fault, TokenRequest
+from sandbox.models import Client, Fault, Token, TokenRequest, digest
 from sandbox.profiles import Profile
 from sandbox.views.common import from_oauth_error, oauth_error
 
 MAX_PARAM = 8192
+#: a trickled answer's body is sent in this many pieces (fewer for a shorter body)
+TRICKLE_PIECES = 10
 
 
 def read_params(request, profile: Profile) -> dict[str, str]:
@@ -112,6 +117,46 @@ def injected_fault(caller: Caller) -> JsonResponse | None:
     return oauth_error("server_error", "injected fault", fault.status)
 
 
+def count_presentation(profile: Profile, client_id: str, value: str | None) -> None:
+    """One more presentation of a refresh token this provider issued to this client id (as sent
+    or form-decoded, as authenticate() looks it up). A conditional UPDATE, outside the grant's
+    transaction: concurrent calls each count and a refused call is not undone."""
+    if not value:
+        return
+    Token.objects.filter(
+        client__provider=profile.key,
+        client__client_id__in={client_id, unquote_plus(client_id)},
+        kind=Token.Kind.REFRESH,
+        value_hash=digest(value),
+    ).update(presentations=F("presentations") + 1)
+
+
+def trickled(body: bytes, latency_ms: int) -> Iterator[bytes]:
+    """The body in small pieces, the first at once and the others spread evenly over latency_ms.
+    Each sleep runs to a deadline fixed from the start, so all the sleeping adds up to at most
+    latency_ms however slowly the pieces are written."""
+    count = max(1, min(TRICKLE_PIECES, len(body)))
+    size = -(-len(body) // count) or 1
+    pieces = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
+    gap = latency_ms / 1000 / max(1, len(pieces) - 1)
+    started = time.monotonic()
+    yield pieces[0]
+    for index, piece in enumerate(pieces[1:], start=1):
+        time.sleep(max(0.0, started + index * gap - time.monotonic()))
+        yield piece
+
+
+def trickle(reply: HttpResponse, latency_ms: int) -> StreamingHttpResponse:
+    """The same answer (status, headers, JSON body), its body trickled over latency_ms; the
+    status line and headers go out with the first piece."""
+    body = reply.content
+    slow = StreamingHttpResponse(
+        trickled(body, latency_ms), status=reply.status_code, headers=dict(reply.items())
+    )
+    slow["Content-Length"] = str(len(body))
+    return slow
+
+
 def rate_limited(retry_after: int) -> JsonResponse:
     return oauth_error(
         "rate_limited", "too many requests", 429, headers={"Retry-After": str(retry_after)}
@@ -138,6 +183,8 @@ def endpoint(name: str):
                 grant_type=params.get("grant_type", "")[:40],
                 request_id=request.sandbox_request_id,
             )
+            if name == "token" and params.get("grant_type") == "refresh_token":
+                count_presentation(profile, client_id, params.get("refresh_token"))
             caller = authenticate(profile, client_id, secret)
             wait = ratelimit.admit(caller.client)
             if wait is not None:
@@ -149,11 +196,14 @@ def endpoint(name: str):
     return view
 
 
-def handle_token(request, params: dict, caller: Caller) -> JsonResponse:
+def handle_token(request, params: dict, caller: Caller) -> HttpResponse | StreamingHttpResponse:
     fault = injected_fault(caller)
     if fault is not None:
         return fault
-    lost = faults.take(caller.profile.key, caller.client.client_id, Fault.Kind.LOST_RESPONSE)
+    key, client_id = caller.profile.key, caller.client.client_id
+    lost = faults.take(key, client_id, Fault.Kind.LOST_RESPONSE)
+    # A lost answer is never trickled: that call leaves a pending trickle to the next one.
+    slow = None if lost is not None else faults.take(key, client_id, Fault.Kind.TRICKLE)
     try:
         grant_type = params.get("grant_type")
         if not grant_type:
@@ -170,6 +220,9 @@ def handle_token(request, params: dict, caller: Caller) -> JsonResponse:
     if lost is not None:
         # Processed and committed (a refresh token is consumed), but the answer never arrives.
         return oauth_error("server_error", "bad gateway (injected lost response)", 502)
+    if slow is not None:
+        # Processed and committed like any call; only the answer arrives slowly.
+        return trickle(reply, slow.latency_ms)
     return reply
 
 

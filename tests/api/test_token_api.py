@@ -118,14 +118,12 @@ def test_provider_down_is_503_with_retry_after(api, acme, acme_key):
 
 
 def test_busy_is_503_with_retry_after(api, acme_app, acme_key, monkeypatch):
-    from connections.lifecycle.tokens import TokenUnavailable
+    from connections.lifecycle import lease
     from connections.views import api as api_view
 
-    def busy(pk, **kwargs):
-        raise TokenUnavailable("busy", "a refresh is under way; try again shortly")
-
-    monkeypatch.setattr(api_view, "valid_connection", busy)
-    conn = make_connection(acme_app)
+    monkeypatch.setattr(api_view, "WAIT_SECONDS", 0.2)
+    conn = make_connection(acme_app, expires_in=timedelta(minutes=-5), access_token="at-expired")
+    assert lease.acquire(conn, owner="a-refresh-in-flight")  # held past the request's wait
     response = api(conn.pk, acme_key)
     assert_json_error(response, 503, "busy")
     assert response["Retry-After"] == "1"

@@ -18,14 +18,14 @@ from connections.lifecycle.revoke import (
     disconnect,
     retry_revocation,
 )
-from connections.lifecycle.store import store_tokens
-from connections.lifecycle.tokens import TokenUnavailable, valid_connection
+from connections.lifecycle.store import Stored, store_answer
+from connections.lifecycle.tokens import TokenUnavailable, connection_token
 from connections.models import AuditEvent, Connection
-from connections.oauth import TokenSet
 from sandbox import faults, registry
 from sandbox.models import Client as SandboxClient
 from sandbox.models import Token
 from sandbox.shortcuts import minted_connection
+from tests.lifecycle.conftest import provider_refresh
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = Connection.Status
@@ -85,19 +85,52 @@ def test_a_disconnect_gives_up_while_a_live_refresh_holds_the_lease(make_app, co
 
 
 def test_a_refresh_answering_after_its_lease_lapsed_cannot_revive_a_disconnect(make_app, connect):
-    conn = connect(make_app("manus"))
+    app = make_app("manus")
+    conn = connect(app)
+    sent = conn.refresh_token_hash
     assert lease.acquire(conn, owner="stalled")
+    # The stalled worker's refresh reached the provider, which rotated the pair...
+    late_pair = provider_refresh(conn)
+    # ...while its lease lapsed and a person disconnected.
     Connection.objects.filter(pk=conn.pk).update(lease_expires_at=timezone.now())
     disconnect(conn=conn, actor=None)
 
-    late = TokenSet("at-late", "Bearer", "rt-late", 3600, "", "")
-    store_tokens(conn=conn, tokens=late, lease_owner="stalled")
+    stored = store_answer(conn=conn, tokens=late_pair, sent_hash=sent, owner="stalled")
+
+    assert stored == Stored.ORPHANED
+    conn.refresh_from_db()
+    assert conn.status == Status.REVOKED and conn.refresh_token is None
+    assert conn.next_refresh_at is None
+    # The late pair was live at the provider and referenced nowhere: revoked there.
+    assert not registry.refresh_token_is_active("manus", late_pair.refresh_token)
+    assert live_tokens_at_provider(app) == 0
+    assert AuditEvent.objects.filter(connection=conn, kind="tokens_orphaned").exists()
+    assert refresh_connection(conn.pk, reason="manual", force=True) == Outcome.SKIPPED
+
+
+def test_a_late_answer_into_a_pending_disconnect_is_revoked_at_once(
+    make_app, connect, refusing_revocations
+):
+    app = make_app("manus")
+    conn = connect(app)
+    sent = conn.refresh_token_hash
+    assert lease.acquire(conn, owner="stalled")
+    late_pair = provider_refresh(conn)
+    Connection.objects.filter(pk=conn.pk).update(lease_expires_at=timezone.now())
+    refusing_revocations(app)
+    assert not disconnect(conn=conn, actor=None).confirmed  # the old pair is kept to revoke
+    refusing_revocations(app, refusing=False)
+
+    assert store_answer(conn=conn, tokens=late_pair, sent_hash=sent, owner="stalled") == (
+        Stored.STORED
+    )
 
     conn.refresh_from_db()
-    # Stored (the provider honours only these), but disconnected and never scheduled.
-    assert conn.access_token == "at-late" and conn.refresh_token == "rt-late"
-    assert conn.status == Status.REVOKED and conn.next_refresh_at is None
-    assert refresh_connection(conn.pk, reason="manual", force=True) == Outcome.SKIPPED
+    assert conn.status == Status.REVOKED
+    assert conn.revoke_retry_at <= timezone.now()  # due at the very next beat
+    assert tasks.retry_revocations() == 1
+    assert not registry.refresh_token_is_active("manus", late_pair.refresh_token)
+    assert live_tokens_at_provider(app) == 0
 
 
 @pytest.fixture
@@ -135,7 +168,7 @@ def test_an_unconfirmed_revocation_is_retried_by_the_beat_until_the_provider_con
     # Kept for the retry, alive at the provider, but never handed out.
     assert registry.refresh_token_is_active("manus", conn.refresh_token)
     with pytest.raises(TokenUnavailable):
-        valid_connection(conn.pk)
+        connection_token(conn.pk, tenant_id=conn.tenant_id, wait_seconds=1)
     assert tasks.retry_revocations() == 0  # not due yet
 
     make_due(conn)

@@ -95,7 +95,9 @@ def test_a_call_that_got_no_answer_is_resent_promptly_with_the_same_token(
     assert len(sent) == 2 and sent[0] == sent[1]
 
 
-def test_a_lost_response_ends_in_reauth_with_the_reason_not_a_loop(make_app, connect, alice):
+def test_a_lost_response_ends_in_reauth_with_the_reason_not_a_loop(
+    make_app, connect, alice, notices_inline
+):
     alice.email = "alice@example.test"
     alice.save()
     conn = connect(make_app("manu_online"))

@@ -7,8 +7,8 @@ from django.db import connection as db_connection
 
 from connections.lifecycle import lease
 from connections.lifecycle.refresh import Outcome, refresh_connection
-from connections.lifecycle.store import store_tokens
-from connections.lifecycle.tokens import valid_connection
+from connections.lifecycle.store import Stored, store_answer
+from connections.lifecycle.tokens import connection_token
 from connections.models import AuditEvent, Connection
 from connections.oauth import TokenSet
 from sandbox import registry
@@ -44,11 +44,19 @@ def test_tokens_are_stored_even_after_the_lease_passed_to_another_owner(make_app
     Connection.objects.filter(pk=conn.pk).update(lease_owner="next-worker")
     tokens = TokenSet("new-access", "Bearer", "new-refresh", 1800, "", "req-1")
 
-    store_tokens(conn=conn, tokens=tokens, lease_owner="slow-worker")
+    stored = store_answer(
+        conn=conn, tokens=tokens, sent_hash=conn.refresh_token_hash, owner="slow-worker"
+    )
+
+    assert stored == Stored.STORED  # the same generation: nobody else stored a newer pair
 
     conn.refresh_from_db()
     assert (conn.access_token, conn.refresh_token) == ("new-access", "new-refresh")
     assert conn.lease_owner == "next-worker"  # only its owner releases a lease
+
+
+def token_of(conn) -> str:
+    return connection_token(conn.pk, tenant_id=conn.tenant_id, wait_seconds=20).access_token
 
 
 def run_concurrently(n: int, fn):
@@ -78,7 +86,7 @@ def test_fifty_concurrent_requests_cause_exactly_one_refresh(make_app, connect):
     expire_access_token(conn)
     before = registry.token_request_count("manus", conn.app.client_id, grant_type="refresh_token")
 
-    tokens = run_concurrently(50, lambda _: valid_connection(conn.pk).access_token)
+    tokens = run_concurrently(50, lambda _: token_of(conn))
 
     assert (
         registry.token_request_count("manus", conn.app.client_id, grant_type="refresh_token")
@@ -99,7 +107,7 @@ def test_redis_unreachable_refreshes_still_happen_one_at_a_time(make_app, connec
     try:
         conn = connect(make_app("manus", pkce_mode="secret", rate_limit=60, rate_window=60))
         expire_access_token(conn)
-        tokens = run_concurrently(20, lambda _: valid_connection(conn.pk).access_token)
+        tokens = run_concurrently(20, lambda _: token_of(conn))
     finally:
         ratelimit._redis_client = None
     assert len(set(tokens)) == 1

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from connections.lifecycle.refresh import Outcome, refresh_connection
+from connections.lifecycle import Outcome, connection_refresh
 from connections.models import Connection
 
 FAILED = {
@@ -21,7 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args, connection_id: int, **options):
         if not Connection.objects.filter(pk=connection_id).exists():
             raise CommandError(f"No connection with id {connection_id}.")
-        outcome = refresh_connection(connection_id, reason="manual", force=True)
+        outcome = connection_refresh(connection_id, reason="manual", force=True)
         conn = Connection.objects.get(pk=connection_id)
         line = f"connection {connection_id}: {outcome} (status {conn.status})"
         if outcome in FAILED:

@@ -3,8 +3,7 @@ from collections import Counter
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from connections.lifecycle.refresh import refresh_connection
-from connections.selectors import connections_due_for_refresh
+from connections.lifecycle import connection_refresh, connections_due
 
 
 class Command(BaseCommand):
@@ -14,11 +13,11 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=10_000)
 
     def handle(self, *args, limit: int, **options):
-        due = connections_due_for_refresh(now=timezone.now(), limit=limit)
+        due = connections_due(now=timezone.now(), limit=limit)
         self.stdout.write(f"{len(due)} connections due")
         outcomes: Counter = Counter()
         for done, pk in enumerate(due, start=1):
-            outcome = refresh_connection(pk, reason="scheduled")
+            outcome = connection_refresh(pk, reason="scheduled")
             outcomes[outcome] += 1
             self.stdout.write(f"  [{done}/{len(due)}] connection {pk}: {outcome}")
         summary = ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items())) or "nothing to do"

@@ -1,0 +1,49 @@
+"""Marking connections as needing re-authorisation from outside a refresh (an app's scopes
+were widened and the provider invalidated its tokens).
+
+Each row is written by compare-and-set on its version, so a refresh in flight notices: its
+next lease extension fails (it sends nothing more) and its store keeps the mark.
+"""
+
+from django.db.models import F
+
+from connections import audit
+from connections.models import AuditEvent, Connection, PrivateApp
+
+MARK_TRIES = 20
+
+
+def connections_mark_reauth(*, app: PrivateApp, why: str, actor, message: str) -> int:
+    """Mark the app's active and failing connections; the number marked."""
+    marked = 0
+    for pk in app.connections.filter(
+        status__in=[Connection.Status.ACTIVE, Connection.Status.FAILING]
+    ).values_list("pk", flat=True):
+        conn = _mark(pk, why)
+        if conn is None:
+            continue
+        marked += 1
+        audit.record(
+            AuditEvent.Kind.REAUTH_NEEDED,
+            tenant=app.tenant,
+            connection=conn,
+            actor=actor,
+            message=message,
+        )
+    return marked
+
+
+def _mark(pk: int, why: str) -> Connection | None:
+    for _ in range(MARK_TRIES):
+        conn = Connection.objects.filter(pk=pk).first()
+        if conn is None or conn.status not in (Connection.Status.ACTIVE, Connection.Status.FAILING):
+            return None
+        if Connection.objects.filter(pk=pk, version=conn.version).update(
+            status=Connection.Status.NEEDS_REAUTH,
+            next_refresh_at=None,
+            refresh_enqueued_at=None,
+            last_error=why,
+            version=F("version") + 1,
+        ):
+            return conn
+    return None
