@@ -16,7 +16,8 @@ from connections.models import Connection, PrivateApp
 from connections.oauth import Credentials, ErrorKind, ProviderError, TokenSet
 from connections.providers import Grant, PkceMode
 
-TRANSPORT_RETRIES = 2
+# One resend after no answer at all: the request may never have reached the provider.
+TRANSPORT_RETRIES = 1
 # Someone is waiting in the browser (connect, disconnect): hold a request back this long at
 # most for the provider's rate limit, then say so.
 INTERACTIVE_RATE_LIMIT_WAIT = 10.0

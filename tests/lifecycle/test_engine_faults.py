@@ -1,0 +1,170 @@
+"""The refresh engine under faults, in-process against the sandbox over HTTP: short-lived
+tokens, an answer trickled past the lease, a reconnect or a scopes change racing a refresh."""
+
+import threading
+import time
+
+import pytest
+import requests
+from django.utils import timezone
+
+from connections import apikeys
+from connections.lifecycle import Outcome, connection_refresh, connections_mark_reauth, lease
+from connections.lifecycle import obtain as obtain_module
+from connections.models import AuditEvent, Connection
+from connections.tasks import enqueue_due_refreshes
+from sandbox import faults, registry
+from sandbox.shortcuts import minted_connection
+from tests.lifecycle.conftest import expire_access_token
+from tests.support.worker import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+Status = Connection.Status
+
+
+def refresh_requests(app) -> int:
+    return registry.token_request_count(app.provider, app.client_id, grant_type="refresh_token")
+
+
+def in_thread(fn) -> tuple[threading.Thread, list]:
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(fn()), daemon=True)
+    thread.start()
+    return thread, result
+
+
+def live_hashes(app) -> set[str]:
+    return set(registry.live_refresh_tokens(app.provider, app.client_id))
+
+
+def test_ten_second_tokens_one_token_request_makes_at_most_one_refresh(
+    make_app, connect, portal_url, acme, alice
+):
+    # The provider's access tokens live 10 s: a fixed 30 s margin made every token look stale
+    # and one request looped, refreshing hundreds of times.
+    app = make_app("manu_online", access_lifetime=10)
+    conn = connect(app)
+    key = apikeys.create(tenant=acme, name="svc", actor=alice).plaintext
+    url = f"{portal_url}/api/v1/connections/{conn.pk}/token"
+    expire_access_token(conn)
+
+    def get():
+        before = refresh_requests(app)
+        response = requests.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        return response, refresh_requests(app) - before
+
+    response, refreshes = get()
+    assert response.status_code == 200 and refreshes == 1
+    assert response.json()["expires_in"] > 0
+    for _ in range(10):  # ten requests a second apart, as a busy service would make them
+        time.sleep(1)
+        response, refreshes = get()
+        assert response.status_code == 200, response.content
+        assert refreshes <= 1
+    conn.refresh_from_db()
+    assert conn.status == Status.ACTIVE
+    assert registry.most_presented("manu_online", app.client_id) == 1
+
+
+def test_an_answer_trickled_past_the_first_lease_is_waited_for_and_never_sent_twice(
+    make_app, connect, settings
+):
+    # The lease a refresh takes first is shorter than the provider's answer takes to arrive;
+    # before sending, the lease is extended over the whole deadline, so nobody takes over.
+    settings.REFRESH_LEASE_SECONDS, settings.PROVIDER_DEADLINE = 2, 8
+    settings.LEASE_MARGIN_SECONDS = 2
+    app = make_app("manu_online")
+    conn = connect(app)
+    first = conn.refresh_token
+    faults.inject(provider="manu_online", client_id=app.client_id, kind="trickle", latency_ms=4000)
+    expire_access_token(conn)
+
+    refresher, outcomes = in_thread(
+        lambda: connection_refresh(conn.pk, reason="scheduled", force=False)
+    )
+    wait_for(lambda: refresh_requests(app) == 1, timeout=10)
+    started = time.monotonic()
+    wait_for(lambda: time.monotonic() - started > 3, timeout=10)  # past the first lease
+    assert connection_refresh(conn.pk, reason="manual", force=True) == Outcome.BUSY
+    assert enqueue_due_refreshes() == 0
+    refresher.join(30)
+
+    assert outcomes == [Outcome.REFRESHED]
+    conn.refresh_from_db()
+    assert conn.status == Status.ACTIVE
+    assert registry.presentations("manu_online", first) == 1
+    assert registry.most_presented("manu_online", app.client_id) == 1
+    assert registry.refresh_token_is_active("manu_online", conn.refresh_token)
+
+
+@pytest.mark.parametrize("reconnect_wait", [20.0, 0.1], ids=["waits", "takes-over"])
+def test_a_reconnect_racing_a_refresh_keeps_the_new_grant_and_revokes_the_older_pair(
+    make_app, connect, alice, monkeypatch, reconnect_wait
+):
+    monkeypatch.setattr(obtain_module, "RECONNECT_WAIT_SECONDS", reconnect_wait)
+    app = make_app("manus")
+    conn = connect(app)
+    faults.inject(provider="manus", client_id=app.client_id, kind="latency", latency_ms=1500)
+    refresher, outcomes = in_thread(
+        lambda: connection_refresh(conn.pk, reason="manual", force=True)
+    )
+    wait_for(lambda: refresh_requests(app) == 1, timeout=10)
+
+    reconnected = minted_connection(app, user=alice, reconnect=conn)
+    refresher.join(30)
+
+    assert reconnected.pk == conn.pk
+    conn.refresh_from_db()
+    assert conn.status == Status.ACTIVE
+    # Only the new grant is alive at the provider, and it is the one stored.
+    assert live_hashes(app) == {conn.refresh_token_hash}
+    assert registry.refresh_token_is_active("manus", conn.refresh_token)
+    kinds = set(AuditEvent.objects.filter(connection=conn).values_list("kind", flat=True))
+    assert AuditEvent.Kind.GRANT_REPLACED in kinds
+    if reconnect_wait > 2:  # it waited: the refresh stored its pair, the reconnect revoked it
+        assert outcomes == [Outcome.REFRESHED]
+    else:
+        # It took over: the refresh sends nothing more, and whatever it gets back (a pair of
+        # an older generation, or a refusal of the grant revoked meanwhile) is not stored.
+        assert outcomes == [Outcome.SUPERSEDED]
+
+
+def test_scopes_widened_during_a_refresh_are_not_undone_by_it(make_app, connect, alice):
+    app = make_app("manus")
+    conn = connect(app)
+    faults.inject(provider="manus", client_id=app.client_id, kind="latency", latency_ms=1500)
+    refresher, outcomes = in_thread(
+        lambda: connection_refresh(conn.pk, reason="manual", force=True)
+    )
+    wait_for(lambda: refresh_requests(app) == 1, timeout=10)
+
+    marked = connections_mark_reauth(app=app, why="scopes widened", actor=alice, message="")
+    refresher.join(30)
+
+    assert marked == 1
+    conn.refresh_from_db()
+    assert conn.status == Status.NEEDS_REAUTH and conn.next_refresh_at is None
+    # The answer was still stored (the newest pair stays referenced, never orphaned).
+    assert live_hashes(app) == {conn.refresh_token_hash}
+    assert outcomes == [Outcome.REFRESHED]
+
+
+def test_a_stale_read_cannot_take_the_lease(make_app, connect):
+    conn = connect(make_app("manu_online"))
+    stale = Connection.objects.get(pk=conn.pk)
+    assert connection_refresh(conn.pk, reason="manual", force=True) == Outcome.REFRESHED
+
+    # Free lease, but the row moved on since it was read: the old token must not be sent.
+    assert not lease.acquire(stale, owner="late")
+    assert Connection.objects.get(pk=conn.pk).lease_owner == ""
+
+
+def test_an_extension_fails_once_another_writer_took_the_row(make_app, connect):
+    conn = connect(make_app("manu_online"))
+    assert lease.acquire(conn, owner="first")
+    Connection.objects.filter(pk=conn.pk).update(lease_expires_at=timezone.now())
+    other = Connection.objects.get(pk=conn.pk)
+    assert lease.acquire(other, owner="second")  # the first's lease lapsed
+
+    with pytest.raises(lease.LeaseLost):
+        lease.extend(conn, owner="first")

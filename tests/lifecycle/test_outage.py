@@ -1,0 +1,96 @@
+"""The database refuses the portal's writes after the provider answered: the rotated token,
+which exists only in that answer, is still stored when the database comes back, by the same
+worker, or by the next worker to start when that one died (the spool)."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from connections.lifecycle import spool
+from connections.models import AuditEvent, Connection
+from connections.tasks import refresh_connection_task
+from sandbox import faults, registry
+from tests.lifecycle.conftest import expire_access_token
+from tests.support.outage import accept_writes, refuse_writes
+from tests.support.worker import celery_worker, wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+OUTAGE_SECONDS = 60
+
+
+def refresh_during_an_outage(conn):
+    """Queue a refresh, and refuse the portal's writes once the provider has the request in
+    hand (it waits 1.5 s, then answers): the answer comes back to a database that says no."""
+    app = conn.app
+    faults.inject(provider=app.provider, client_id=app.client_id, kind="latency", latency_ms=1500)
+    expire_access_token(conn)
+    refresh_connection_task.delay(conn.pk, "scheduled")
+    wait_for(
+        lambda: registry.token_request_count(
+            app.provider, app.client_id, grant_type="refresh_token"
+        )
+        == 1,
+        timeout=60,
+    )
+    refuse_writes()
+    # The provider rotated the pair (the old token is spent) and the answer was spooled.
+    wait_for(lambda: not registry.refresh_token_is_active(app.provider, conn.refresh_token))
+    wait_for(lambda: spool.entries(conn.pk), timeout=30)
+
+
+def assert_the_answer_was_stored(conn, old_hash: str) -> None:
+    conn.refresh_from_db()
+    assert conn.refresh_token_hash != old_hash
+    assert conn.status == Connection.Status.ACTIVE
+    assert registry.refresh_token_is_active(conn.app.provider, conn.refresh_token)
+    assert registry.live_refresh_tokens(conn.app.provider, conn.app.client_id) == [
+        conn.refresh_token_hash
+    ]
+    assert spool.entries(conn.pk) == []
+    event = AuditEvent.objects.get(connection=conn, kind=AuditEvent.Kind.TOKENS_SPOOLED)
+    assert "stored" in event.message
+
+
+def test_tokens_refused_for_a_minute_are_stored_when_the_database_returns(make_app, connect):
+    conn = connect(make_app("manu_online"))
+    old_hash = conn.refresh_token_hash
+    try:
+        with celery_worker():
+            refresh_during_an_outage(conn)
+            refused_at = time.monotonic()
+            wait_for(lambda: time.monotonic() - refused_at > OUTAGE_SECONDS, timeout=90, every=1)
+            assert Connection.objects.get(pk=conn.pk).refresh_token_hash == old_hash
+            accept_writes()
+            wait_for(
+                lambda: Connection.objects.get(pk=conn.pk).refresh_token_hash != old_hash,
+                timeout=60,
+            )
+            wait_for(lambda: not spool.entries(conn.pk), timeout=30)
+    finally:
+        accept_writes()
+    assert_the_answer_was_stored(conn, old_hash)
+
+
+def test_a_worker_killed_during_the_outage_leaves_the_answer_for_the_next_worker(
+    make_app, connect
+):
+    conn = connect(make_app("manus"))
+    old_hash = conn.refresh_token_hash
+    try:
+        with celery_worker() as worker:
+            refresh_during_an_outage(conn)
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        accept_writes()
+        assert Connection.objects.get(pk=conn.pk).refresh_token_hash == old_hash
+        with celery_worker():  # replays the spool as it starts
+            wait_for(
+                lambda: Connection.objects.get(pk=conn.pk).refresh_token_hash != old_hash,
+                timeout=60,
+            )
+            wait_for(lambda: not spool.entries(conn.pk), timeout=30)
+    finally:
+        accept_writes()
+    assert_the_answer_was_stored(conn, old_hash)
