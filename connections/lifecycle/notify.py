@@ -5,6 +5,8 @@ task, never while a lease is held or a request waits on SMTP (EMAIL_TIMEOUT boun
 """
 
 import logging
+import threading
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -14,10 +16,29 @@ from django.urls import reverse
 from portal.models import Membership, Tenant
 
 log = logging.getLogger(__name__)
+_held = threading.local()
+
+
+@contextmanager
+def after_lease():
+    """Notices raised inside the block are queued when it ends: a refresh wraps its lease in
+    it, so nothing leaves while the lease is held."""
+    outer = getattr(_held, "queue", None)
+    if outer is not None:  # already inside one: the outermost block queues
+        yield
+        return
+    _held.queue = []
+    try:
+        yield
+    finally:
+        queued, _held.queue = _held.queue, None
+        for queue in queued:
+            transaction.on_commit(queue)
 
 
 def tell_admins(*, tenant, subject: str, body: str, path: str = "") -> None:
-    """Queue a notice to the tenant's admins once the current transaction commits."""
+    """Queue a notice to the tenant's admins once the current transaction commits (and the
+    enclosing after_lease block, if any, has ended)."""
 
     def queue():
         from connections.tasks import send_admin_notice
@@ -27,7 +48,11 @@ def tell_admins(*, tenant, subject: str, body: str, path: str = "") -> None:
         except Exception:  # noqa: BLE001 - a broker hiccup must never undo a stored token
             log.exception("could not queue a notice for the admins of %s", tenant.slug)
 
-    transaction.on_commit(queue)
+    held = getattr(_held, "queue", None)
+    if held is not None:
+        held.append(queue)
+    else:
+        transaction.on_commit(queue)
 
 
 def send_notice(*, tenant_id: int, subject: str, body: str, path: str = "") -> int:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from connections import audit
 from connections.lifecycle import lease, spool
-from connections.lifecycle.notify import connection_path, tell_admins
+from connections.lifecycle.notify import after_lease, connection_path, tell_admins
 from connections.lifecycle.provider_calls import call_with_secrets, renewal_call
 from connections.lifecycle.schedule import backoff
 from connections.lifecycle.store import Stored, replay_spool, store_answer
@@ -63,15 +63,15 @@ def refresh_connection(connection_id: int, *, reason: str, force: bool = False) 
     if not lease.acquire(conn, owner=owner):
         return Outcome.BUSY
     outcome = None
-    try:
-        outcome = _refresh_under_lease(conn, owner=owner, reason=reason)
-        return outcome
-    except lease.LeaseLost:
-        outcome = Outcome.BUSY  # another writer took the row; it decides what comes next
-        return outcome
-    finally:
-        if outcome != Outcome.REFRESHED:  # storing the tokens released it
-            lease.release(conn.pk, owner=owner)
+    with after_lease():  # e-mails leave once the lease is let go
+        try:
+            outcome = _refresh_under_lease(conn, owner=owner, reason=reason)
+        except lease.LeaseLost:
+            outcome = Outcome.BUSY  # another writer took the row; it decides what comes next
+        finally:
+            if outcome != Outcome.REFRESHED:  # storing the tokens released it
+                lease.release(conn.pk, owner=owner)
+    return outcome
 
 
 def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcome:

@@ -168,3 +168,33 @@ def test_an_extension_fails_once_another_writer_took_the_row(make_app, connect):
 
     with pytest.raises(lease.LeaseLost):
         lease.extend(conn, owner="first")
+
+
+def test_a_reauth_notice_is_queued_after_the_write_and_the_lease_never_sent_in_the_request(
+    make_app, connect, alice, monkeypatch
+):
+    from django.core import mail
+
+    from connections import tasks
+    from connections.lifecycle import TokenUnavailable, connection_token
+    from tests.lifecycle.conftest import provider_refresh
+
+    alice.email = "alice@example.test"
+    alice.save()
+    conn = connect(make_app("manu_online"))
+    provider_refresh(conn)  # the stored token is spent elsewhere: the next refresh is refused
+    expire_access_token(conn)
+    queued = []
+
+    def record(*args):
+        row = Connection.objects.get(pk=conn.pk)
+        queued.append((args, row.status, row.lease_owner))
+
+    monkeypatch.setattr(tasks.send_admin_notice, "delay", record)
+    with pytest.raises(TokenUnavailable):
+        connection_token(conn.pk, tenant_id=conn.tenant_id, wait_seconds=1)
+
+    assert mail.outbox == []  # the request sent nothing itself
+    [(args, status, lease_owner)] = queued
+    assert "needs re-authorisation" in args[1]
+    assert status == Status.NEEDS_REAUTH and lease_owner == ""  # after the write and the lease
