@@ -28,6 +28,7 @@ from connections.lifecycle.schedule import (
     connections_claim_due,
     connections_due,
 )
+from connections.lifecycle.spool import entries as spool_entries
 from connections.lifecycle.store import replay_spool as spool_replay
 from connections.lifecycle.tokens import TokenUnavailable, connection_token
 
@@ -49,5 +50,6 @@ __all__ = [
     "connections_due",
     "connections_mark_reauth",
     "send_notice",
+    "spool_entries",
     "spool_replay",
 ]

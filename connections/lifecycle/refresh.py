@@ -129,7 +129,7 @@ def _note_short_lived(conn: Connection, tokens) -> None:
     """A provider that hands out access tokens already near expiry is recorded (the token API
     then serves them until they expire, refreshing at most once per floor), never chased."""
     floor = settings.ON_DEMAND_REFRESH_FLOOR
-    if tokens.expires_in is None or tokens.expires_in > floor:
+    if not tokens.expires_in or tokens.expires_in > floor:
         return
     audit.record(
         Kind.SHORT_LIVED_TOKEN,

@@ -50,9 +50,10 @@ def token_fields(
     """Column values for a fresh token set, counted from `now` (when the provider answered);
     expiry defaults come from the catalogue."""
     provider = app.catalogue
+    # No (or a nonsensical) expires_in: the catalogue's lifetime for this provider.
     access_expires_at = now + (
         timezone.timedelta(seconds=tokens.expires_in)
-        if tokens.expires_in is not None
+        if tokens.expires_in and tokens.expires_in > 0
         else provider.access_lifetime
     )
     fields = {
@@ -173,6 +174,9 @@ def _revoke_orphan(conn: Connection, tokens: TokenSet) -> None:
         outcome = "revoked at the provider"
     else:
         outcome = f"the provider did not confirm its revocation ({error.describe()})"
+    if not Connection.objects.filter(pk=conn.pk).exists():
+        log.error("a late answer for deleted connection %s was %s", conn.pk, outcome)
+        return
     audit.record(
         AuditEvent.Kind.TOKENS_ORPHANED,
         tenant=conn.tenant,

@@ -2,11 +2,13 @@
 which exists only in that answer, is still stored when the database comes back, by the same
 worker, or by the next worker to start when that one died (the spool)."""
 
+import io
 import os
 import signal
 import time
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from connections.lifecycle import spool
 from connections.models import AuditEvent, Connection
@@ -85,6 +87,11 @@ def test_a_worker_killed_during_the_outage_leaves_the_answer_for_the_next_worker
             worker.wait()
         accept_writes()
         assert Connection.objects.get(pk=conn.pk).refresh_token_hash == old_hash
+        # Ops can see what waits (the command exits 1 while anything does).
+        out = io.StringIO()
+        with pytest.raises(CommandError, match="1 answers still wait"):
+            call_command("token_spool", stdout=out)
+        assert f"connection {conn.pk}: answered at" in out.getvalue()
         with celery_worker():  # replays the spool as it starts
             wait_for(
                 lambda: Connection.objects.get(pk=conn.pk).refresh_token_hash != old_hash,
