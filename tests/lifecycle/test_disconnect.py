@@ -84,15 +84,21 @@ def test_a_disconnect_gives_up_while_a_live_refresh_holds_the_lease(make_app, co
     assert conn.lease_owner == "a-refresh"
 
 
+def stalled_refresh(conn):
+    """A worker took the lease and its refresh reached the provider, which rotated the pair;
+    then the worker stalled and its lease lapsed. The hash it sent, and the pair it holds."""
+    sent = conn.refresh_token_hash
+    assert lease.acquire(conn, owner="stalled")
+    late_pair = provider_refresh(conn)
+    Connection.objects.filter(pk=conn.pk).update(lease_expires_at=timezone.now())
+    return sent, late_pair
+
+
 def test_a_refresh_answering_after_its_lease_lapsed_cannot_revive_a_disconnect(make_app, connect):
     app = make_app("manus")
     conn = connect(app)
-    sent = conn.refresh_token_hash
-    assert lease.acquire(conn, owner="stalled")
-    # The stalled worker's refresh reached the provider, which rotated the pair...
-    late_pair = provider_refresh(conn)
-    # ...while its lease lapsed and a person disconnected.
-    Connection.objects.filter(pk=conn.pk).update(lease_expires_at=timezone.now())
+    sent, late_pair = stalled_refresh(conn)
+    # Meanwhile a person disconnected.
     disconnect(conn=conn, actor=None)
 
     stored = store_answer(conn=conn, tokens=late_pair, sent_hash=sent, owner="stalled")
@@ -113,10 +119,7 @@ def test_a_late_answer_into_a_pending_disconnect_is_revoked_at_once(
 ):
     app = make_app("manus")
     conn = connect(app)
-    sent = conn.refresh_token_hash
-    assert lease.acquire(conn, owner="stalled")
-    late_pair = provider_refresh(conn)
-    Connection.objects.filter(pk=conn.pk).update(lease_expires_at=timezone.now())
+    sent, late_pair = stalled_refresh(conn)
     refusing_revocations(app)
     assert not disconnect(conn=conn, actor=None).confirmed  # the old pair is kept to revoke
     refusing_revocations(app, refusing=False)

@@ -33,6 +33,15 @@ def in_thread(fn) -> tuple[threading.Thread, list]:
     return thread, result
 
 
+def slow_refresh_in_flight(conn) -> tuple[threading.Thread, list]:
+    """A forced refresh in a thread, its request in the provider's hands for 1.5 s."""
+    app = conn.app
+    faults.inject(provider=app.provider, client_id=app.client_id, kind="latency", latency_ms=1500)
+    refresher = in_thread(lambda: connection_refresh(conn.pk, reason="manual", force=True))
+    wait_for(lambda: refresh_requests(app) == 1, timeout=10)
+    return refresher
+
+
 def live_hashes(app) -> set[str]:
     return set(registry.live_refresh_tokens(app.provider, app.client_id))
 
@@ -104,11 +113,7 @@ def test_a_reconnect_racing_a_refresh_keeps_the_new_grant_and_revokes_the_older_
     monkeypatch.setattr(obtain_module, "RECONNECT_WAIT_SECONDS", reconnect_wait)
     app = make_app("manus")
     conn = connect(app)
-    faults.inject(provider="manus", client_id=app.client_id, kind="latency", latency_ms=1500)
-    refresher, outcomes = in_thread(
-        lambda: connection_refresh(conn.pk, reason="manual", force=True)
-    )
-    wait_for(lambda: refresh_requests(app) == 1, timeout=10)
+    refresher, outcomes = slow_refresh_in_flight(conn)
 
     reconnected = minted_connection(app, user=alice, reconnect=conn)
     refresher.join(30)
@@ -132,11 +137,7 @@ def test_a_reconnect_racing_a_refresh_keeps_the_new_grant_and_revokes_the_older_
 def test_scopes_widened_during_a_refresh_are_not_undone_by_it(make_app, connect, alice):
     app = make_app("manus")
     conn = connect(app)
-    faults.inject(provider="manus", client_id=app.client_id, kind="latency", latency_ms=1500)
-    refresher, outcomes = in_thread(
-        lambda: connection_refresh(conn.pk, reason="manual", force=True)
-    )
-    wait_for(lambda: refresh_requests(app) == 1, timeout=10)
+    refresher, outcomes = slow_refresh_in_flight(conn)
 
     marked = connections_mark_reauth(app=app, why="scopes widened", actor=alice, message="")
     refresher.join(30)

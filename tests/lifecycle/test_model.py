@@ -289,6 +289,8 @@ class World:
     dead_owners: set = field(default_factory=set)  # leases of simulated dead workers
     excused_owners: set = field(default_factory=set)  # leases a refused database kept held
     lapsed: Counter = field(default_factory=Counter)  # hash: lease lapses while it was in flight
+    # hash: refreshes that presented it and then died on a refused write, their answer unrecorded
+    unrecorded: Counter = field(default_factory=Counter)
 
     @property
     def provider(self) -> str:
@@ -375,12 +377,17 @@ def check(world: World, *, phase: str = "step") -> list[str]:
     ).values_list("value_hash", "presentations")
     for value_hash, count in presented:
         seen = probe.outcomes.get(value_hash, [])
-        excused = sum(o in NO_USABLE_ANSWER for o in seen) + world.lapsed[value_hash]
+        excused = (
+            sum(o in NO_USABLE_ANSWER for o in seen)
+            + world.lapsed[value_hash]
+            + world.unrecorded[value_hash]
+        )
         if count > 1 + excused:
             problems.append(
                 f"(a) refresh token {short(value_hash)} presented {count} times; the portal's "
                 f"presentations got {seen}, lease lapses forced while in flight: "
-                f"{world.lapsed[value_hash]}"
+                f"{world.lapsed[value_hash]}, answers a refused write left unrecorded: "
+                f"{world.unrecorded[value_hash]}"
             )
     most = registry.most_presented(provider, client_id)
     world.stats.most_presented = max(world.stats.most_presented, most)
@@ -674,6 +681,7 @@ def do_outage(world: World, pk: int) -> str:
     outage = rng.uniform(0.8, 1.1) if long else rng.uniform(0.05, 0.3)
     after = rng.choice(["nothing", "spool_replay", "forced", "on_demand"])
     finished = world.probe.finished[world.client_id]
+    sent_hash = Connection.objects.filter(pk=pk).values_list("refresh_token_hash", flat=True)[0]
     worker = Background("refresh", lambda: connection_refresh(pk, reason="manual", force=True))
     worker.start()
     refused = False
@@ -699,6 +707,10 @@ def do_outage(world: World, pk: int) -> str:
         if not (refused and isinstance(worker.error, DatabaseError | StoreFailed)):
             raise worker.error
         result = f"{type(worker.error).__name__}"
+        if not isinstance(worker.error, StoreFailed):
+            # Like a worker dying before it stored: the answer (an invalid_grant, a 5xx...) is
+            # not recorded, so the token may be presented once more. (StoreFailed spooled it.)
+            world.unrecorded[sent_hash] += 1
         # The refused database may have kept it from letting go of its lease.
         owner = Connection.objects.filter(pk=pk).values_list("lease_owner", flat=True)[0]
         if owner:

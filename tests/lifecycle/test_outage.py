@@ -42,6 +42,13 @@ def refresh_during_an_outage(conn):
     wait_for(lambda: spool.entries(conn.pk), timeout=30)
 
 
+def wait_until_stored(conn, old_hash: str) -> None:
+    wait_for(
+        lambda: Connection.objects.get(pk=conn.pk).refresh_token_hash != old_hash, timeout=60
+    )
+    wait_for(lambda: not spool.entries(conn.pk), timeout=30)
+
+
 def assert_the_answer_was_stored(conn, old_hash: str) -> None:
     conn.refresh_from_db()
     assert conn.refresh_token_hash != old_hash
@@ -65,11 +72,7 @@ def test_tokens_refused_for_a_minute_are_stored_when_the_database_returns(make_a
             wait_for(lambda: time.monotonic() - refused_at > OUTAGE_SECONDS, timeout=90, every=1)
             assert Connection.objects.get(pk=conn.pk).refresh_token_hash == old_hash
             accept_writes()
-            wait_for(
-                lambda: Connection.objects.get(pk=conn.pk).refresh_token_hash != old_hash,
-                timeout=60,
-            )
-            wait_for(lambda: not spool.entries(conn.pk), timeout=30)
+            wait_until_stored(conn, old_hash)
     finally:
         accept_writes()
     assert_the_answer_was_stored(conn, old_hash)
@@ -93,11 +96,7 @@ def test_a_worker_killed_during_the_outage_leaves_the_answer_for_the_next_worker
             call_command("token_spool", stdout=out)
         assert f"connection {conn.pk}: answered at" in out.getvalue()
         with celery_worker():  # replays the spool as it starts
-            wait_for(
-                lambda: Connection.objects.get(pk=conn.pk).refresh_token_hash != old_hash,
-                timeout=60,
-            )
-            wait_for(lambda: not spool.entries(conn.pk), timeout=30)
+            wait_until_stored(conn, old_hash)
     finally:
         accept_writes()
     assert_the_answer_was_stored(conn, old_hash)
