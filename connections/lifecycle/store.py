@@ -95,10 +95,14 @@ def _write(conn: Connection, tokens: TokenSet, *, sent_hash: str, owner: str, an
     revoked = Q(status=Status.REVOKED)
     # Marked while the answer was on its way (scopes widened, disconnected): the mark stands.
     held = Q(status__in=[Status.REVOKED, Status.NEEDS_REAUTH])
-    plain = {k: v for k, v in fields.items() if k not in ("status", "next_refresh_at")}
+    kept = ("status", "next_refresh_at", "last_error", "failure_count")
+    plain = {k: v for k, v in fields.items() if k not in kept}
     updated = Connection.objects.filter(pk=conn.pk, refresh_token_hash=sent_hash).update(
         **plain,
+        # ...and so does its cause: the pair stored here is what Reconnect will revoke.
         status=Case(When(held, then=F("status")), default=Value(fields["status"])),
+        last_error=Case(When(held, then=F("last_error")), default=Value("")),
+        failure_count=Case(When(held, then=F("failure_count")), default=Value(0)),
         next_refresh_at=Case(
             When(held, then=Value(None)),
             default=Value(fields["next_refresh_at"]),
