@@ -18,7 +18,16 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import Case, DateTimeField, F, Q, Value, When
+from django.db.models import (
+    Case,
+    DateTimeField,
+    F,
+    PositiveIntegerField,
+    Q,
+    TextField,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from connections import audit
@@ -101,8 +110,14 @@ def _write(conn: Connection, tokens: TokenSet, *, sent_hash: str, owner: str, an
         **plain,
         # ...and so does its cause: the pair stored here is what Reconnect will revoke.
         status=Case(When(held, then=F("status")), default=Value(fields["status"])),
-        last_error=Case(When(held, then=F("last_error")), default=Value("")),
-        failure_count=Case(When(held, then=F("failure_count")), default=Value(0)),
+        last_error=Case(
+            When(held, then=F("last_error")), default=Value(""), output_field=TextField()
+        ),
+        failure_count=Case(
+            When(held, then=F("failure_count")),
+            default=Value(0),
+            output_field=PositiveIntegerField(),
+        ),
         next_refresh_at=Case(
             When(held, then=Value(None)),
             default=Value(fields["next_refresh_at"]),
