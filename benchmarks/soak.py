@@ -159,7 +159,8 @@ def main() -> int:
             h.manage(env, "migrate", "--noinput")
             server = procs.start(h.gunicorn_argv(port, workers=1, threads=4), log_name="web.log")
             h.wait_ready(base, server)
-            h.manage(env, "demo")
+            # The demo data (admin with a published password) is made only with DEBUG on.
+            h.manage({**env, "DEBUG": "true"}, "demo")
             django_setup(env)
             conn = demo_connection()
             print(

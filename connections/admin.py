@@ -33,7 +33,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class SecretInline(admin.TabularInline):
     model = ClientSecret
-    fields = ["label", "last_four", "is_primary", "created_at", "revoked_at"]
+    fields = ["label", "masked", "is_primary", "created_at", "revoked_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -54,6 +54,11 @@ class PrivateAppAdmin(ReadOnlyAdmin):
 class ClientSecretAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "app", "label", "is_primary", "created_at", "revoked_at"]
     list_filter = ["is_primary"]
+    readonly_fields = ["masked"]
+
+    def get_fields(self, request, obj=None):
+        # The stored tail only through `masked`, which shows none of a short secret.
+        return ["masked" if f == "last_four" else f for f in super().get_fields(request, obj)]
 
 
 @admin.register(Connection)

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from connections import audit
 from connections.models import AuditEvent, TenantApiKey, sha256_hex
@@ -39,6 +40,7 @@ def display_prefix(key: TenantApiKey) -> str:
     return f"pk_{key.prefix}_…"
 
 
+@sensitive_variables()  # the plaintext is a local: kept out of error reports
 def create(*, tenant, name: str, actor) -> NewKey:
     # A prefix clash is a 1-in-2^40 event per pair; retrying a few times makes it moot.
     for _attempt in range(5):

@@ -1,4 +1,6 @@
-"""Sending a request to a provider within one total deadline, redirects never followed.
+"""The one egress path: every request the portal sends on a tenant's behalf goes through
+send(): to an allowed destination only (destinations.py: https, public addresses, checked
+after DNS and pinned), within one total deadline, redirects never followed, the body capped.
 
 `requests` only knows per-operation timeouts: a provider that trickles its answer a byte at a
 time keeps a call alive for as long as it likes, each read well inside the read timeout. A
@@ -16,6 +18,10 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util import connection
+
+from connections import destinations
 
 _current = threading.local()
 
@@ -70,16 +76,33 @@ def _register(sock) -> None:
         watch.add(sock)
 
 
-class _WatchedHTTPConnection(HTTPConnection):
-    def connect(self):
-        super().connect()
-        _register(self.sock)
+class _Pinned:
+    """Connects to the address destinations.resolve() checked, never to a second lookup of
+    the name; TLS still verifies the certificate for the name (self.host is unchanged)."""
+
+    def _new_conn(self) -> socket.socket:
+        address = destinations.resolve(self._dns_host, self.port)
+        try:
+            sock = connection.create_connection(
+                (address, self.port),
+                self.timeout,
+                source_address=self.source_address,
+                socket_options=self.socket_options,
+            )
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out.") from exc
+        except OSError as exc:
+            raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
+        _register(sock)
+        return sock
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self):
-        super().connect()
-        _register(self.sock)
+class _WatchedHTTPConnection(_Pinned, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Pinned, HTTPSConnection):
+    pass
 
 
 class _HTTPPool(HTTPConnectionPool):
@@ -96,9 +119,20 @@ class _Adapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
+class TooLarge(requests.RequestException):
+    """The answer's body was longer than MAX_BODY bytes: it was not read further."""
+
+
+# Token and API answers are small; a provider (or what poses as one) cannot fill memory.
+MAX_BODY = 1024 * 1024
+
+
 def send(method: str, url: str, *, deadline: float | None = None, **kwargs) -> requests.Response:
-    """One request, its body read whole, within `deadline` seconds (PROVIDER_DEADLINE by
-    default); raises requests.RequestException (DeadlineExceeded when the deadline struck)."""
+    """One request, its body read whole (at most MAX_BODY bytes), within `deadline` seconds
+    (PROVIDER_DEADLINE by default). Raises destinations.Refused for a destination the portal
+    does not send to, TooLarge, or requests.RequestException (DeadlineExceeded when the
+    deadline struck)."""
+    destinations.check_url(url)
     total = deadline_seconds() if deadline is None else deadline
     connect = min(settings.PROVIDER_CONNECT_TIMEOUT, total)
     read = min(settings.PROVIDER_READ_TIMEOUT, total)
@@ -107,14 +141,16 @@ def send(method: str, url: str, *, deadline: float | None = None, **kwargs) -> r
     timer.daemon = True
     # A fresh session per call: a socket the watchdog shut down is never handed to the next.
     with requests.Session() as session:
+        session.trust_env = False  # no proxy or netrc from the environment: the pin is ours
         session.mount("http://", _Adapter())
         session.mount("https://", _Adapter())
         _current.watch = watch
         timer.start()
         try:
             response = session.request(
-                method, url, timeout=(connect, read), allow_redirects=False, **kwargs
+                method, url, timeout=(connect, read), allow_redirects=False, stream=True, **kwargs
             )
+            _read_capped(response)
         except requests.RequestException as exc:
             if watch.struck:
                 raise DeadlineExceeded(
@@ -128,3 +164,14 @@ def send(method: str, url: str, *, deadline: float | None = None, **kwargs) -> r
     # A complete answer is returned even if the watchdog struck a moment after it arrived:
     # the lease outlives the deadline by a margin, and a refresh token it carries is live.
     return response
+
+
+def _read_capped(response: requests.Response) -> None:
+    body = bytearray()
+    for chunk in response.iter_content(64 * 1024):
+        body += chunk
+        if len(body) > MAX_BODY:
+            response.close()
+            raise TooLarge(f"the answer was longer than {MAX_BODY} bytes")
+    response._content = bytes(body)
+    response._content_consumed = True

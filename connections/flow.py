@@ -56,7 +56,9 @@ def attempt_start(*, app: PrivateApp, user, connection: Connection | None = None
         )
     state = secrets.token_urlsafe(32)
     verifier = challenge = None
-    if PkceMode(app.pkce_mode).uses_pkce:
+    # S256 PKCE on every authorization-code flow (RFC 9700 §2.1.1), also beside a client
+    # secret, unless the catalogue says the provider refuses a code_challenge.
+    if PkceMode(app.pkce_mode).uses_pkce or not app.catalogue.rejects_pkce:
         verifier, challenge = oauth.pkce_pair()
     scopes = list(app.scopes)
     try:
@@ -121,7 +123,16 @@ def _claim(attempt: AuthorizationAttempt) -> None:
 
 def _check_issuer(attempt: AuthorizationAttempt, iss: str | None) -> None:
     """RFC 9207: an answer carrying another provider's issuer is a mix-up attack."""
-    expected = attempt.app.endpoint("issuer")
+    app = attempt.app
+    expected = app.endpoint("issuer")
+    # Required where the provider documents it, and for a generic app given an issuer.
+    required = app.catalogue.sends_iss or (app.catalogue.generic and bool(app.issuer))
+    if iss is None and required:
+        raise FlowError(
+            f"The answer carried no issuer (iss), which {app.name} always sends. Nothing was "
+            "stored; please connect again.",
+            app=app,
+        )
     if iss is None or not expected:
         return
     if not hmac.compare_digest(iss.encode(), expected.encode()):

@@ -7,8 +7,10 @@ new form. Each broken rule answers with its own error on the field it concerns.
 import re
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from connections import destinations
 from connections.models import ClientSecret, PrivateApp
 from connections.providers import PROVIDER_CHOICES, Grant, PkceMode, Provider
 from connections.validators import validate_redirect_uris
@@ -78,15 +80,24 @@ def fields_for(provider: Provider) -> list[str]:
         names += CREDENTIALS
     if provider.api_key_header:
         names += SUBSCRIPTION_KEYS
-    if provider.uses_redirect:
-        names.append("authorize_url")
-    names.append("token_url")
-    if provider.revokes:
-        names.append("revoke_url")
-    names += ["api_base_url", "test_path"]
+    endpoints = ["authorize_url"] if provider.uses_redirect else []
+    endpoints += ["token_url"] + (["revoke_url"] if provider.revokes else []) + ["api_base_url"]
+    # A catalogue provider's own endpoints are overridden only where the operator allows
+    # custom domains; where the catalogue has none (an environment's own URL), always.
+    names += [
+        n
+        for n in endpoints
+        if provider.generic or not getattr(provider, n) or settings.ALLOW_CUSTOM_ENDPOINTS
+    ]
+    names.append("test_path")
+    if provider.generic:
+        names.append("issuer")
     if provider.uses_redirect:
         names.append("refresh_policy")
     return [*names, "application_url", "internal_comments"]
+
+
+ENDPOINT_FIELDS = ("authorize_url", "token_url", "revoke_url", "api_base_url")
 
 
 class AppForm(forms.ModelForm):
@@ -130,11 +141,14 @@ class AppForm(forms.ModelForm):
             "revoke_url",
             "api_base_url",
             "test_path",
+            "issuer",
             "refresh_policy",
             "application_url",
             "internal_comments",
         ]
         help_texts = {
+            "issuer": "The provider's issuer identifier. When set, the authorization response "
+            "must carry it as iss (RFC 9207), or Connect refuses the answer.",
             "scope_separator": "How scopes are joined in requests: a space (most providers) "
             "or a comma.",
         }
@@ -257,10 +271,19 @@ class AppForm(forms.ModelForm):
             raise ValidationError(f"Not a valid scope: {bad[0]!r}.")
         return scopes
 
+    def clean_client_secret(self) -> str:
+        return _long_enough_secret(self.cleaned_data["client_secret"])
+
     # --- rules across fields ---------------------------------------------------------------
 
     def clean(self):
         data = super().clean()
+        for name in ENDPOINT_FIELDS:
+            if name in self.fields and data.get(name):
+                try:
+                    destinations.check_url(data[name])
+                except destinations.Refused as exc:
+                    self.add_error(name, f"The portal does not send requests there: {exc}.")
         for name in SECRET_FIELDS:
             if name in self.fields and not data.get(name):
                 # Blank keeps what is stored: the form never shows it, so it cannot be retyped.
@@ -268,7 +291,8 @@ class AppForm(forms.ModelForm):
         grant = data.get("grant_type") or self.provider.grants[0]
         self._require_for_grant(grant, data)
         mode = data.get("pkce_mode") or self.provider.pkce_modes[0]
-        if self.creating and PkceMode(mode).needs_secret and not data.get("client_secret"):
+        needs_secret = self.creating and PkceMode(mode).needs_secret
+        if needs_secret and not data.get("client_secret") and "client_secret" not in self.errors:
             self.add_error("client_secret", "A client secret is required unless PKCE-only.")
         if "connector_uids" in self.fields:
             uses = "use_connectors" in data.get("scopes", [])
@@ -303,6 +327,13 @@ class AppForm(forms.ModelForm):
 
     def broad_scopes_chosen(self) -> list[str]:
         return [s for s in self.cleaned_data.get("scopes", []) if s in self.provider.broad_scopes]
+
+
+def _long_enough_secret(value: str) -> str:
+    # Blank is for the required check; a short value would be shown whole as its tail.
+    if value and len(value) < ClientSecret.MIN_LENGTH:
+        raise ValidationError(f"A client secret is at least {ClientSecret.MIN_LENGTH} characters.")
+    return value
 
 
 def _no_duplicates_or_long(values: list[str], *, what: str) -> None:
@@ -355,7 +386,4 @@ class SecretForm(forms.ModelForm):
         fields = ["value", "label"]
 
     def clean_value(self) -> str:
-        value = self.cleaned_data["value"]
-        if len(value) < 8:
-            raise ValidationError("That is too short to be a client secret.")
-        return value
+        return _long_enough_secret(self.cleaned_data["value"])

@@ -130,15 +130,21 @@ class ClientSecret(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    #: The shortest client secret accepted; only a secret at least this long shows its tail,
+    #: so at most four characters of any secret are ever shown.
+    MIN_LENGTH = 16
+
     class Meta:
         ordering = ["-is_primary", "created_at"]
 
     def __str__(self) -> str:
-        return f"••••{self.last_four}"
+        return self.masked
 
     @property
     def masked(self) -> str:
-        return f"••••{self.last_four}"
+        # Secrets stored before the minimum length existed may be short: no tail for those.
+        long_enough = len(self.value or "") >= self.MIN_LENGTH
+        return f"••••{self.last_four}" if long_enough else "••••"
 
 
 class Connection(models.Model):

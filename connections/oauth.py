@@ -7,10 +7,9 @@ ProviderError with a kind the lifecycle can act on (retry, wait, re-authorise, f
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import requests
-from django.conf import settings
 from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2 import (
     BackendApplicationClient,
@@ -18,7 +17,7 @@ from oauthlib.oauth2 import (
     WebApplicationClient,
 )
 
-from connections import egress
+from connections import destinations, egress
 from connections.providers import ClientAuth, PkceMode
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,6 @@ class ErrorKind(StrEnum):
     REJECTED = "rejected"  # any other 4xx (invalid_request, invalid_scope, ...): a bug or config
 
 
-LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 TRANSIENT = {ErrorKind.RATE_LIMITED, ErrorKind.SERVER, ErrorKind.TRANSPORT}
 
 
@@ -95,13 +93,12 @@ def authorization_url(
     app, *, redirect_uri: str, state: str, scopes: list[str], code_challenge: str | None
 ) -> str:
     url = app.endpoint("authorize_url")
-    # oauthlib's prepare_request_uri refuses plain http outright, which rules out the sandbox
-    # and local development; allow http there only (DEBUG or a loopback host).
-    parts = urlsplit(url)
-    if parts.scheme != "https" and not (
-        parts.scheme == "http" and (settings.DEBUG or parts.hostname in LOOPBACK)
-    ):
-        raise ProviderError(ErrorKind.REJECTED, f"the authorize URL must use https: {url}")
+    # The same rules as every server-side request: https to a public host, plain http only to
+    # loopback while the sandbox is on or to hosts the operator allows.
+    try:
+        destinations.check_url(url)
+    except destinations.Refused as exc:
+        raise ProviderError(ErrorKind.REJECTED, f"the authorize URL {url} {exc}") from None
     params = [("response_type", "code"), ("client_id", app.client_id)]
     params += [("redirect_uri", redirect_uri), ("state", state)]
     # The provider's separator (comma for Manu Online), not oauthlib's space.
@@ -166,6 +163,8 @@ def call_api(app, *, access_token: str | None, token_type: str, path: str, api_k
     url = app.endpoint("api_base_url").rstrip("/") + "/" + path.lstrip("/")
     try:
         return egress.send("GET", url, headers=headers)
+    except destinations.Refused as exc:
+        raise ProviderError(ErrorKind.REJECTED, f"not sent to {url}: {exc}") from None
     except requests.RequestException as exc:
         raise ProviderError(ErrorKind.TRANSPORT, f"{type(exc).__name__} calling the API") from exc
 
@@ -219,6 +218,10 @@ def _post(url: str, creds: Credentials, params: dict) -> requests.Response:
         return egress.send(
             "POST", url, auth=auth, headers={"Accept": "application/json"}, **kwargs
         )
+    except destinations.Refused as exc:
+        raise ProviderError(ErrorKind.REJECTED, f"not sent to {url}: {exc}") from None
+    except egress.TooLarge as exc:
+        raise ProviderError(ErrorKind.SERVER, str(exc), status=200) from None
     except egress.DeadlineExceeded as exc:
         raise ProviderError(ErrorKind.TRANSPORT, f"{exc} from the token endpoint") from exc
     except requests.RequestException as exc:

@@ -71,6 +71,10 @@ class Provider:
     broad_scopes: tuple[str, ...] = ()
     default_scopes: tuple[str, ...] = ()
     pkce_modes: tuple[PkceMode, ...] = (PkceMode.SECRET,)
+    #: the provider refuses a code_challenge: only then is S256 PKCE left out of Connect
+    rejects_pkce: bool = False
+    #: the provider documents iss in authorization responses (RFC 9207): it is required
+    sends_iss: bool = False
     rotates_refresh: bool = False
     revokes: bool = False
     access_lifetime: timedelta = timedelta(hours=1)

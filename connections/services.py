@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from connections import audit
 from connections.lifecycle import connections_mark_reauth
@@ -42,6 +43,9 @@ def initial_status(provider_key: str) -> str:
     return Status.PENDING if provider_key == MANU_ONLINE.key else Status.ENABLED
 
 
+# sensitive_variables (outermost, so atomic's frame is covered too): error reports show none
+# of the locals of these writes and what they call; fields carry encrypted credentials.
+@sensitive_variables()
 @transaction.atomic
 def app_create(
     *, tenant, actor, fields: dict, client_secret: str = "", secret_label: str = ""
@@ -75,6 +79,7 @@ def _widened(app: PrivateApp, fields: dict) -> list[str]:
     return added
 
 
+@sensitive_variables()
 @transaction.atomic
 def app_update(*, app: PrivateApp, actor, fields: dict) -> AppUpdate:
     """Save edits; widening scopes on a provider that invalidates tokens flags connections."""
@@ -171,6 +176,7 @@ def _secret_event(kind: str, *, secret: ClientSecret, actor, what: str) -> None:
     )
 
 
+@sensitive_variables()
 @transaction.atomic
 def secret_add(*, app: PrivateApp, actor, value: str, label: str = "") -> ClientSecret:
     _lock(app)
@@ -184,7 +190,7 @@ def secret_add(*, app: PrivateApp, actor, value: str, label: str = "") -> Client
         app=app,
         label=label,
         value=value,
-        last_four=value[-4:],
+        last_four=value[-4:] if len(value) >= ClientSecret.MIN_LENGTH else "",
         is_primary=not _active(app).filter(is_primary=True).exists(),
         created_by=actor,
     )

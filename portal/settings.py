@@ -31,6 +31,9 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The base URL the portal is reached at; OAuth callback URLs are built from it.
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The emulated providers (demo and tests): installed (their tables) and mounted at /sandbox/
+# only when enabled. On with DEBUG off is an explicit opt-in that `check` warns about
+# (portal.W001): their fault-control endpoints are unauthenticated.
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
 
 INSTALLED_APPS = [
@@ -41,19 +44,22 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "csp",  # django-csp: its system checks; the header comes from CSPMiddleware
     "portal",
     "connections",
-    "sandbox",
+    *(["sandbox"] if SANDBOX_ENABLED else []),
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.middleware.IdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -156,14 +162,41 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # runserver's request lines without the query string: the OAuth callback's carries the
+    # authorization code and state (portal/log_filters.py). Otherwise Django's own setup.
+    "filters": {"no_query": {"()": "portal.log_filters.DropQueryString"}},
+    "formatters": {
+        "server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "server": {"class": "logging.StreamHandler", "formatter": "server"},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.server": {
+            "handlers": ["server"],
+            "filters": ["no_query"],
+            "level": "INFO",
+            "propagate": False,
+        },
+    },
 }
 
 # Talking to providers and keeping tokens alive.
 PROVIDER_CONNECT_TIMEOUT = env.float("PROVIDER_CONNECT_TIMEOUT", default=5.0)
 PROVIDER_READ_TIMEOUT = env.float("PROVIDER_READ_TIMEOUT", default=15.0)
+# Hosts (names, IPs or networks) the portal may reach over plain http or at private
+# addresses: an on-premises provider. Everything else must be public https (destinations.py).
+EGRESS_ALLOWED_HOSTS = env.list("EGRESS_ALLOWED_HOSTS", default=[])
+# Whether admins may override a catalogue provider's endpoints (custom domains); the sandbox
+# needs it, production does not unless the operator says so.
+ALLOW_CUSTOM_ENDPOINTS = env.bool("ALLOW_CUSTOM_ENDPOINTS", default=SANDBOX_ENABLED)
 # One request to a provider never takes longer than this, connect to last byte (egress.py).
 PROVIDER_DEADLINE = env.float(
     "PROVIDER_DEADLINE", default=PROVIDER_CONNECT_TIMEOUT + PROVIDER_READ_TIMEOUT
@@ -193,3 +226,55 @@ if not CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": int(REFRESH_LEASE_SECONDS + 4 * PROVIDER_DEADLINE + 60)
     }
+
+# --- HTTPS, cookies, sessions and security headers (`manage.py check --deploy` is clean) ---
+# (SESSION_COOKIE_SECURE and CSRF_COOKIE_SECURE come from SECURE_COOKIES, above.)
+# TLS ends at a proxy: set SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https, and have the
+# proxy overwrite X-Forwarded-Proto (never pass on the client's). Otherwise Django sees http and
+# SECURE_SSL_REDIRECT redirects every request, forever.
+_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _ssl_header:
+    if len(_ssl_header) != 2:
+        raise environ.ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER is HEADER,value: e.g. HTTP_X_FORWARDED_PROTO,https"
+        )
+    SECURE_PROXY_SSL_HEADER = tuple(_ssl_header)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+if not SECURE_HSTS_PRELOAD:
+    # security.W021 asks for preload. Getting onto the browsers' preload list is hard to undo
+    # and binds the whole domain: the operator's decision, not a default.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# Lax, not Strict: the provider's redirect back to the callback is a cross-site navigation,
+# and must arrive with the session.
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True  # forms carry the token; no script reads the cookie
+# The longest a sign-in lasts, and how long it survives without a request (0: no idle limit;
+# portal/middleware.py).
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+
+# Content-Security-Policy (django-csp 4, csp.middleware.CSPMiddleware). No inline script,
+# style or event handler anywhere: what pages do in the browser is in static/portal/portal.js.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        # Browsers check form-action on every redirect a form submission follows: the pages
+        # with Connect or Reconnect add their provider's authorize origin
+        # (portal.csp_helpers.allow_form_redirect). CSP_FORM_ACTION_EXTRA: origins a provider's
+        # authorize page redirects on to (a sign-in page on another host).
+        "form-action": ["'self'", *env.list("CSP_FORM_ACTION_EXTRA", default=[])],
+    },
+}

@@ -1,4 +1,4 @@
-from django.conf import settings
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -14,5 +14,6 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", include("connections.urls")),
     path("", include("connections.api_urls")),
 ]
-if settings.SANDBOX_ENABLED:
+# Installed only when SANDBOX_ENABLED (settings.py): otherwise /sandbox/ is not routed.
+if apps.is_installed("sandbox"):
     urlpatterns.append(path("sandbox/", include("sandbox.urls")))

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
+from django.views.decorators.debug import sensitive_variables
+
 from connections import oauth, ratelimit
 from connections.models import Connection, PrivateApp
 from connections.oauth import Credentials, ErrorKind, ProviderError, TokenSet
@@ -58,6 +60,9 @@ def within_rate_limit(
         slot.settle()
 
 
+# No locals in error reports, here or below: the secrets, the credentials built from them,
+# and the grant's refresh token or service password.
+@sensitive_variables()
 def call_with_secrets(
     app: PrivateApp,
     call: Callable[[Credentials], TokenSet],

@@ -33,6 +33,7 @@ class Entry:
     sent_hash: str  # the generation the answer belongs to: the refresh token that was sent
     answered_at: str  # ISO time the provider answered; expiries count from it
     sealed: str  # the TokenSet as JSON, encrypted with the field keys
+    owner: str = ""  # the lease the refresh held: the replay lets it go with the write
 
     def tokens(self) -> TokenSet:
         return TokenSet(**json.loads(decrypt(self.sealed)))
@@ -57,7 +58,9 @@ def _client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
-def keep(*, connection_id: int, sent_hash: str, tokens: TokenSet, answered: datetime) -> Entry:
+def keep(
+    *, connection_id: int, sent_hash: str, tokens: TokenSet, answered: datetime, owner: str = ""
+) -> Entry:
     """Write the answer durably; raises OSError only when neither the file nor Redis took it."""
     entry = Entry(
         name=f"{connection_id}-{uuid.uuid4().hex}",
@@ -65,6 +68,7 @@ def keep(*, connection_id: int, sent_hash: str, tokens: TokenSet, answered: date
         sent_hash=sent_hash,
         answered_at=answered.isoformat(),
         sealed=encrypt(json.dumps(asdict(tokens))),
+        owner=owner,
     )
     data = json.dumps(asdict(entry))
     kept = []

@@ -167,7 +167,11 @@ def store_answer(
             connection.close()  # the next try opens a fresh connection
             if spooled is None:
                 spooled = spool.keep(
-                    connection_id=conn.pk, sent_hash=sent_hash, tokens=tokens, answered=answered
+                    connection_id=conn.pk,
+                    sent_hash=sent_hash,
+                    tokens=tokens,
+                    answered=answered,
+                    owner=owner,
                 )
             if time.monotonic() > give_up:
                 raise StoreFailed(
@@ -252,7 +256,9 @@ def replay_spool(connection_id: int | None = None) -> int:
 
 def _write_spooled(conn: Connection, entry: spool.Entry) -> None:
     tokens = entry.tokens()
-    result = _write(conn, tokens, sent_hash=entry.sent_hash, owner="", answered=entry.answered)
+    result = _write(
+        conn, tokens, sent_hash=entry.sent_hash, owner=entry.owner, answered=entry.answered
+    )
     if result == Stored.ORPHANED:
         _revoke_orphan(conn, tokens)
     _spool_used(conn, entry, result)

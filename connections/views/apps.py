@@ -11,16 +11,20 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from connections import services
-from connections.forms import AppForm, ProviderChoiceForm, SecretForm
+from connections.forms import SECRET_FIELDS, AppForm, ProviderChoiceForm, SecretForm
 from connections.models import ClientSecret, Connection, PrivateApp
 from connections.providers import PROVIDERS
 from connections.urls_helpers import callback_url
+from portal.csp_helpers import allow_form_redirect
 from portal.fields import decrypt, encrypt
 from portal.tenancy import admin_only, any_member, get_in_tenant
 
 SECRET_ONCE = "registry_secret_once"
+# Kept out of Django's error reports (POST data) and, below the views, out of frame variables.
+APP_SECRET_POSTS = ("client_secret", *SECRET_FIELDS)
 
 
 def _app(request: HttpRequest, pk: int) -> PrivateApp:
@@ -61,6 +65,8 @@ def app_list(request: HttpRequest) -> HttpResponse:
     return render(request, "connections/apps/list.html", {"apps": apps})
 
 
+@sensitive_variables()
+@sensitive_post_parameters(*APP_SECRET_POSTS)
 @admin_only
 def app_create(request: HttpRequest) -> HttpResponse:
     picker = ProviderChoiceForm(request.GET or None)
@@ -110,9 +116,13 @@ def app_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_admin": request.membership.is_admin,
         "status_moves": sorted(services.STATUS_MOVES[app.status]),
     }
-    return render(request, "connections/apps/detail.html", context)
+    response = render(request, "connections/apps/detail.html", context)
+    # Connect posts to the portal, which redirects to the provider: the CSP must allow it.
+    return allow_form_redirect(response, app.endpoint("authorize_url"))
 
 
+@sensitive_variables()
+@sensitive_post_parameters(*APP_SECRET_POSTS)
 @admin_only
 def app_edit(request: HttpRequest, pk: int) -> HttpResponse:
     app = _app(request, pk)
@@ -171,6 +181,8 @@ def app_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@sensitive_variables()
+@sensitive_post_parameters("value")
 @admin_only
 def secret_add(request: HttpRequest, pk: int) -> HttpResponse:
     app = _app(request, pk)

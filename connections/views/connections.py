@@ -19,6 +19,7 @@ from connections.lifecycle import Outcome, RefreshUnderWay, TokenUnavailable
 from connections.models import AuditEvent, Connection
 from connections.providers import Grant
 from connections.views.connect import obtain_service_or_explain, start_or_explain, to_connection
+from portal.csp_helpers import allow_form_redirect
 from portal.models import Membership
 from portal.tenancy import any_member
 
@@ -26,6 +27,8 @@ Role = Membership.Role
 TEST_RESULT = "connection_test_result"
 # A person is waiting on the page: a refresh in flight is waited for this long at most.
 TEST_WAIT_SECONDS = 10.0
+# The most of a test endpoint's answer the page shows.
+EXCERPT_CHARS = 2000
 REFRESH_MESSAGES = {
     Outcome.REFRESHED: ("success", "Refreshed: a new access token is stored."),
     Outcome.SUPERSEDED: ("success", "Another refresh had just finished; its token stands."),
@@ -87,12 +90,21 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_act": can_act(request),
         "test_result": result,
     }
-    return render(request, "connections/connections/detail.html", context)
+    response = render(request, "connections/connections/detail.html", context)
+    # Reconnect posts to the portal, which redirects to the provider: the CSP must allow it.
+    return allow_form_redirect(response, conn.app.endpoint("authorize_url"))
 
 
 def _test_once(conn: Connection) -> tuple[Connection, object]:
     conn = lifecycle.connection_token(conn.pk, tenant_id=conn.tenant_id, wait_seconds=TEST_WAIT_SECONDS)
     return conn, flow.call_test_endpoint(conn)
+
+
+def excerpt(text: str) -> str:
+    """What the page shows of an answer: capped (the template escapes it)."""
+    if len(text) <= EXCERPT_CHARS:
+        return text
+    return f"{text[:EXCERPT_CHARS]}\n… ({len(text) - EXCERPT_CHARS} more characters not shown)"
 
 
 def run_test(conn: Connection) -> dict:
@@ -111,7 +123,7 @@ def run_test(conn: Connection) -> dict:
     return {
         "ok": response.status_code < 400,
         "status": response.status_code,
-        "body": json.dumps(data, indent=2, sort_keys=True)[:4000],
+        "body": excerpt(json.dumps(data, indent=2, sort_keys=True)),
         "request_id": response.headers.get("X-Request-Id", "")[:120],
     }
 

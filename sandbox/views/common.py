@@ -48,7 +48,7 @@ def bearer_token(request, profile: Profile) -> Token | None:
     """The active access token in the Authorization header, issued by this provider."""
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     value = value.strip()
-    if scheme.lower() != "bearer" or not value or "\x00" in value:
+    if scheme.lower() != "bearer" or not value or "\x00" in value or not value.isascii():
         return None
     token = (
         Token.objects.select_related("user", "client")

@@ -3,7 +3,6 @@ refresh token presented, apply the rate limit and injected faults, authenticate,
 grant (sandbox.grants)."""
 
 import base64
-import binascii
 import json
 import time
 from collections.abc import Iterator
@@ -66,8 +65,10 @@ def client_credentials(request, params: dict, profile: Profile) -> tuple[str, st
     header = request.headers.get("Authorization", "")
     if "basic" in profile.client_auth and header[:6].lower() == "basic ":
         try:
+            # ValueError covers bad base64 (binascii.Error), a header with non-ASCII
+            # characters (as WSGI hands over any non-ASCII bytes) and a non-UTF-8 payload.
             decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:
             raise invalid_client("malformed Basic authorization header") from None
         client_id, sep, secret = decoded.partition(":")
         if not sep or "\x00" in decoded:

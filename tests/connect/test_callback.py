@@ -181,3 +181,25 @@ def test_the_callback_needs_a_login(client, make_app, bob, provider):
 
     assert response.status_code == 302 and "/login/" in response["Location"]
     assert_nothing_stored()
+
+
+def test_a_missing_issuer_is_refused_where_the_provider_sends_one(
+    login, bob, make_app, connect, monkeypatch
+):
+    import dataclasses
+
+    from connections import models
+    from connections.providers import get_provider
+
+    sends_iss = dataclasses.replace(get_provider("manu_online"), sends_iss=True)
+    monkeypatch.setattr(
+        models, "get_provider", lambda key: sends_iss if key == "manu_online" else get_provider(key)
+    )
+    app = make_app("manu_online")
+    client = login(bob)
+    callback = connect(client, app)
+
+    response = client.get(with_params(callback, iss=None), follow=True)
+
+    assert "carried no issuer" in text(response)
+    assert_nothing_stored()

@@ -63,7 +63,7 @@ def test_the_authorize_request_carries_the_providers_separator_and_pkce(login, b
     manu = params_of(start(login(bob), make_app("manu_online", scopes=["API_ALL", "EXTRA"])))
     manus = params_of(start(login(bob), make_app("manus", pkce_mode="pkce_secret")))
 
-    assert manu["scope"] == "API_ALL,EXTRA" and "code_challenge" not in manu
+    assert manu["scope"] == "API_ALL,EXTRA" and manu["code_challenge_method"] == "S256"
     assert manus["code_challenge_method"] == "S256" and len(manus["code_challenge"]) == 43
     attempt = AuthorizationAttempt.objects.get(app__provider="manus")
     assert attempt.state_hash != manus["state"] and attempt.pkce_verifier
@@ -142,3 +142,21 @@ def test_a_refused_service_grant_is_explained_and_stores_nothing(login, alice, m
     assert "did not give a token" in response.content.decode()
     assert not Connection.objects.exists()
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.AUTHORIZE_FAILED).exists()
+
+
+@pytest.mark.parametrize(
+    ("provider_key", "pkce_mode"), [("manu_online", "secret"), ("manus", "secret")]
+)
+def test_s256_pkce_is_sent_beside_a_client_secret(
+    login, bob, make_app, connect, provider_key, pkce_mode
+):
+    # RFC 9700 §2.1.1: PKCE on every authorization-code flow unless the provider refuses it.
+    app = make_app(provider_key, pkce_mode=pkce_mode)
+    client = login(bob)
+    params = params_of(start(client, app))
+    assert params["code_challenge_method"] == "S256" and len(params["code_challenge"]) == 43
+    attempt = AuthorizationAttempt.objects.get(app=app)
+    assert attempt.pkce_verifier
+
+    client.get(connect(client, app))
+    assert Connection.objects.get(app=app).status == Connection.Status.ACTIVE

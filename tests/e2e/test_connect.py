@@ -18,7 +18,14 @@ def test_a_member_connects_manu_online_and_tests_it(
     create_demo_apps(tenant=acme, user=alice)
     base = live_server.url
 
-    page.goto(f"{base}/login/")
+    # The portal's and the sandbox's pages run under the CSP without breaking it once.
+    csp_violations = []
+    page.on(
+        "console", lambda m: "Content Security Policy" in m.text and csp_violations.append(m.text)
+    )
+    response = page.goto(f"{base}/login/")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe" not in csp
     page.fill("#id_username", "bob")
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
@@ -46,3 +53,4 @@ def test_a_member_connects_manu_online_and_tests_it(
     expect(result).to_contain_text("HTTP 200")
     expect(result).to_contain_text('"username": "demo"')
     expect(result).to_contain_text('"account_id": "1002"')
+    assert csp_violations == []

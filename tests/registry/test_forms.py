@@ -24,7 +24,7 @@ MANU_OK = {
     "account_ids": "1\n2\n3",
     "scopes": ["API_ALL"],
     "refresh_policy": "warm",
-    "client_secret": "s3cret-value",
+    "client_secret": "s3cret-value-0123",
 }
 
 
@@ -99,7 +99,7 @@ MANUS_OK = {
     "redirect_uris": "https://a.example/cb",
     "scopes": ["create_task"],
     "refresh_policy": "warm",
-    "client_secret": "s3cret-value",
+    "client_secret": "s3cret-value-0123",
 }
 
 
@@ -138,7 +138,7 @@ def test_generic_authorization_code_needs_its_endpoints(acme):
         "client_auth": "basic",
         "redirect_uris": "https://a.example/cb",
         "scopes": "read, write",
-        "client_secret": "s3cret-value",
+        "client_secret": "s3cret-value-0123",
         "refresh_policy": "on_demand",
     }
     form = form_for("generic", data, acme)

@@ -1,6 +1,7 @@
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from portal.models import Membership, Tenant
@@ -9,9 +10,18 @@ DEMO_PASSWORD = "demo-admin-pass"
 
 
 class Command(BaseCommand):
-    help = "Create (or keep) the demo tenant, its admin, and one sandbox app per provider."
+    help = (
+        "Development only (DEBUG on): create (or keep) the demo tenant, its admin, and one "
+        "sandbox app per provider."
+    )
 
     def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError(
+                "Refusing to create the demo data with DEBUG off: it makes a superuser 'admin' "
+                f"with the published password '{DEMO_PASSWORD}'. Run it in development only "
+                "(DEBUG=true); in production create users with `manage.py createsuperuser`."
+            )
         User = get_user_model()
         with transaction.atomic():
             tenant, _ = Tenant.objects.get_or_create(slug="demo", defaults={"name": "Demo Company"})
@@ -24,7 +34,8 @@ class Command(BaseCommand):
             Membership.objects.get_or_create(
                 user=admin, tenant=tenant, defaults={"role": Membership.Role.ADMIN}
             )
-            if settings.SANDBOX_ENABLED:
+            # The sandbox is imported only when it is installed (SANDBOX_ENABLED).
+            if apps.is_installed("sandbox"):
                 from sandbox.demo import create_demo_apps
 
                 for app in create_demo_apps(tenant=tenant, user=admin):
