@@ -200,3 +200,15 @@ def test_the_test_button_shows_a_capped_excerpt():
     shown = excerpt(long)
     assert shown.startswith(long[:EXCERPT_CHARS]) and "more characters not shown" in shown
     assert len(shown) < EXCERPT_CHARS + 60
+
+
+def test_catalogue_endpoints_are_overridable_only_with_custom_domains_allowed(settings):
+    from connections.forms import fields_for
+
+    settings.ALLOW_CUSTOM_ENDPOINTS = False
+    manu = fields_for(PROVIDERS["manu_online"])
+    assert not {"authorize_url", "token_url", "api_base_url"} & set(manu)
+    # The generic provider, and endpoints the catalogue cannot know, stay editable.
+    assert {"authorize_url", "token_url"} <= set(fields_for(PROVIDERS["generic"]))
+    settings.ALLOW_CUSTOM_ENDPOINTS = True
+    assert {"authorize_url", "token_url"} <= set(fields_for(PROVIDERS["manu_online"]))
