@@ -27,3 +27,8 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var
+
+# The model-based test of the refresh engine, many more steps than CI (MODEL_SEED: the first).
+.PHONY: soak-model
+soak-model: $(STAMP)
+	MODEL_STEPS=$${MODEL_STEPS:-10000} $(BIN)/python -m pytest tests/lifecycle/test_model.py -q -s

@@ -9,9 +9,10 @@ answer is on its way, and the beat's spool replay and revocation retries). The i
 checked after every step, at quiescence and once more after every connection was refreshed:
 
 (a) a refresh token is presented again only after a presentation that got no usable answer:
-    at the provider, presentations <= 1 + (presentations answered 5xx, 429, lost, cut by the
-    deadline, spent by a simulated dead worker, or in flight when the model made the lease
-    lapse), which is the plain `most_presented <= 2` when at most one such thing happened;
+    at the provider, presentations <= 1 + (earlier presentations answered 5xx or 429, lost, cut
+    by the deadline, spent by a simulated dead worker, in flight when the model made the lease
+    lapse, or whose answer a refused write left unrecorded), which is the plain
+    `most_presented <= 2` when at most one such thing happened to a token;
 (b) an ACTIVE/FAILING connection's refresh token is live at the provider, unless the model
     knows the provider spent it without the portal learning so (then its next refresh must
     find out: checked at the end with no excuse), or its answer waits in the spool; a
@@ -22,6 +23,9 @@ checked after every step, at quiescence and once more after every connection was
     call got no answer (at most one per such call), and, for a provider without a revocation
     endpoint, at most one per event that says so (a disconnect, an orphaned answer, a
     reconnect);
+(d) a forced refresh of a healthy, unleased connection with no fault refreshes; the token API
+    serves only access tokens live at the provider; at the end, every connection holding a
+    live token refreshes;
 (e) once every operation has ended, no lease is left held except by a simulated dead worker
     or an operation the refused database kept from releasing it.
 
@@ -33,6 +37,7 @@ alone replays one example. Token values are never printed: hashes only.
 
 import os
 import random
+import re
 import threading
 import time
 import traceback
@@ -103,6 +108,7 @@ STEP_WEIGHTS = {
 FAULT_STEPS = {"scheduled", "on_demand", "forced", "reconnect"}
 FAULT_KINDS = ("error_5xx", "rate_limit", "lost_response", "latency", "trickle")
 FAULT_CHANCE = 0.35
+REVIVE_CHANCE = 0.6  # a step that picked a disconnected or dead connection reconnects it
 # Outcomes of a presentation after which sending the same token again is right: the provider
 # did not answer usably, or (worker_death) the portal never saw its answer.
 NO_USABLE_ANSWER = {"server", "transport", "rate_limited", "worker_death"}
@@ -267,6 +273,8 @@ class Stats:
     broken: int = 0
     examples: int = 0
     most_presented: int = 0
+    most_presented_why: str = ""
+    slowest_step: float = 0.0
     lost_by_worker_death: int = 0
     lost_in_transit: int = 0
     outcomes: Counter = field(default_factory=Counter)
@@ -377,11 +385,15 @@ def check(world: World, *, phase: str = "step") -> list[str]:
     ).values_list("value_hash", "presentations")
     for value_hash, count in presented:
         seen = probe.outcomes.get(value_hash, [])
+        # Only what came back before the last presentation can excuse sending it again.
         excused = (
-            sum(o in NO_USABLE_ANSWER for o in seen)
+            sum(o in NO_USABLE_ANSWER for o in seen[:-1])
             + world.lapsed[value_hash]
             + world.unrecorded[value_hash]
         )
+        if count > world.stats.most_presented:
+            world.stats.most_presented = count
+            world.stats.most_presented_why = f"{short(value_hash)}: {seen}"
         if count > 1 + excused:
             problems.append(
                 f"(a) refresh token {short(value_hash)} presented {count} times; the portal's "
@@ -389,8 +401,9 @@ def check(world: World, *, phase: str = "step") -> list[str]:
                 f"{world.lapsed[value_hash]}, answers a refused write left unrecorded: "
                 f"{world.unrecorded[value_hash]}"
             )
-    most = registry.most_presented(provider, client_id)
-    world.stats.most_presented = max(world.stats.most_presented, most)
+    world.stats.most_presented = max(
+        world.stats.most_presented, registry.most_presented(provider, client_id)
+    )
 
     # (b) every refreshable connection holds a live token, or the portal cannot know yet
     for row in rows:
@@ -707,9 +720,11 @@ def do_outage(world: World, pk: int) -> str:
         if not (refused and isinstance(worker.error, DatabaseError | StoreFailed)):
             raise worker.error
         result = f"{type(worker.error).__name__}"
-        if not isinstance(worker.error, StoreFailed):
+        spooled = StoreFailed in (type(worker.error), type(worker.error.__context__))
+        if not spooled:
             # Like a worker dying before it stored: the answer (an invalid_grant, a 5xx...) is
-            # not recorded, so the token may be presented once more. (StoreFailed spooled it.)
+            # not recorded, so the token may be presented once more. (StoreFailed spooled it,
+            # even when the release that followed was refused too.)
             world.unrecorded[sent_hash] += 1
         # The refused database may have kept it from letting go of its lease.
         owner = Connection.objects.filter(pk=pk).values_list("lease_owner", flat=True)[0]
@@ -754,19 +769,29 @@ def liveness(world: World, kind: str, pk: int, fault: str, before: dict, outcome
 # --- Driving ---------------------------------------------------------------------------------
 
 
+def normalized(text: str) -> str:
+    """An outcome without its numbers and connection ids, for the soak's tally."""
+    text = re.sub(r"\b[0-9a-f]{12}\b", "H", re.sub(r"#\d+", "#", text))
+    return re.sub(r"\d+(\.\d+)?", "N", text)[:110]
+
+
 def take_step(world: World) -> None:
     rng = world.rng
     kinds, weights = zip(*STEP_WEIGHTS.items(), strict=True)
     kind = rng.choices(kinds, weights)[0]
     pk = rng.choice(world.conns)
-    fault = ""
-    if kind in FAULT_STEPS and rng.random() < FAULT_CHANCE:
-        fault = world.inject(rng.choice(FAULT_KINDS))
+    revive = rng.random() < REVIVE_CHANCE
     before = Connection.objects.filter(pk=pk).values("status", "lease_owner", "refresh_token_hash")[
         0
     ]
+    if revive and before["status"] in (Status.REVOKED, Status.NEEDS_REAUTH):
+        kind = "reconnect"  # a person reconnects it, so most steps meet a live connection
+    fault = ""
+    if rng.random() < FAULT_CHANCE and kind in FAULT_STEPS:
+        fault = world.inject(rng.choice(FAULT_KINDS))
     entry = f"{world.step:>4} {kind} #{pk}" + (f" [{fault}]" if fault else "")
     world.log.append(entry + " ...")
+    started = time.monotonic()
     try:
         outcome = STEPS[kind](world, pk)
     except Broken:
@@ -777,9 +802,11 @@ def take_step(world: World) -> None:
             f"step {kind} raised {type(exc).__name__}: {exc}\n"
             + "".join(traceback.format_exception(exc)[-6:])
         ) from exc
-    world.log[-1] = f"{entry} -> {outcome}"
-    world.stats.outcomes[f"{kind}: {outcome.split(' ->')[0][:60]}"] += 1
     world.settle_provider()
+    took = time.monotonic() - started
+    world.stats.slowest_step = max(world.stats.slowest_step, took)
+    world.log[-1] = f"{entry} -> {outcome} ({took:.2f} s)"
+    world.stats.outcomes[f"{kind}: {normalized(outcome)}"] += 1
     faults.clear(provider=world.provider, client_id=world.client_id)
     problems = check(world)
     slow_step = liveness(world, kind, pk, fault, before, outcome)
@@ -932,11 +959,18 @@ def test_the_engine_keeps_its_invariants_under_random_steps(case, model):
         f"\nmodel: {stats.steps} steps, {stats.checks} checks, {stats.broken} broken "
         f"({stats.examples} examples; most presentations of one token {stats.most_presented}; "
         f"at most {stats.lost_by_worker_death} grants lost by a worker death and "
-        f"{stats.lost_in_transit} lost in transit live at once, reported)",
+        f"{stats.lost_in_transit} lost in transit live at once, reported; slowest step "
+        f"{stats.slowest_step:.2f} s)",
         flush=True,
     )
+    if stats.most_presented_why:
+        print(f"most presented token, what the portal got each time: {stats.most_presented_why}")
     if SOAK_STEPS:
+        print("steps taken, by kind and outcome:")
         for name, count in sorted(stats.outcomes.items()):
             print(f"  {count:>6}  {name}")
+        broken = Counter(normalized(report.splitlines()[1].strip()) for report in stats.reports)
+        for problem, count in broken.most_common():
+            print(f"  broken {count:>4}x: {problem}")
     if stats.reports:
         pytest.fail(stats.reports[0], pytrace=False)
