@@ -278,3 +278,7 @@ CONTENT_SECURITY_POLICY = {
         "form-action": ["'self'", *env.list("CSP_FORM_ACTION_EXTRA", default=[])],
     },
 }
+
+# Error reports leave out query strings (the OAuth callback's carries a code and the state).
+DEFAULT_EXCEPTION_REPORTER = "portal.error_reports.QueryCleansingReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.error_reports.QueryCleansingFilter"

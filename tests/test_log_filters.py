@@ -85,3 +85,25 @@ def test_gunicorn_s_access_log_has_the_path_without_the_query_string():
     logged = out.getvalue()
     assert '"GET /oauth/callback/ HTTP/1.1" 302' in logged
     assert "SECRET" not in logged
+
+
+def _report_for(request) -> str:
+    """The report an error raised while serving `request` would produce."""
+    import sys
+
+    from django.views.debug import get_exception_reporter_class
+
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        reporter = get_exception_reporter_class(request)(request, *sys.exc_info())
+        return reporter.get_traceback_text() + reporter.get_traceback_html()
+
+
+def test_an_error_report_for_the_callback_carries_no_code_or_state(rf):
+    request = rf.get("/oauth/callback/", {"code": "the-auth-code", "state": "the-state"})
+
+    report = _report_for(request)
+
+    assert request.GET["code"] not in report and request.GET["state"] not in report
+    assert "/oauth/callback/" in report
