@@ -105,6 +105,10 @@ def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcom
     )
     if stored == Stored.ORPHANED:
         return Outcome.SUPERSEDED
+    if stored == Stored.ALREADY:
+        # Stored by a spool replay (or an earlier try whose answer was lost), which may have
+        # left this holder's lease: let it go now.
+        lease.release(conn.pk, owner=owner)
     if app.credentials_invalid_at:
         PrivateApp.objects.filter(pk=app.pk).update(credentials_invalid_at=None)
     audit.record(

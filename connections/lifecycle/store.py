@@ -232,8 +232,9 @@ def _spool_used(conn: Connection, entry: spool.Entry, result: Stored) -> None:
 
 
 def replay_spool(connection_id: int | None = None) -> int:
-    """Store what the spool holds (all of it, or one connection's); the number settled. An
-    entry whose write the database still refuses stays for the next replay."""
+    """Store what the spool holds (all of it, or one connection's); the number of answers
+    stored (an orphaned one, of an older generation, is revoked and not counted). An entry
+    whose write the database still refuses stays for the next replay."""
     settled = 0
     for entry in spool.entries(connection_id):
         try:
@@ -246,15 +247,15 @@ def replay_spool(connection_id: int | None = None) -> int:
             log.warning("database unavailable; the token spool waits", exc_info=True)
             return settled
         try:
-            _write_spooled(conn, entry)
+            result = _write_spooled(conn, entry)
         except DatabaseError:
             log.warning("database refused spooled tokens of %s; kept", conn.pk, exc_info=True)
             continue
-        settled += 1
+        settled += result != Stored.ORPHANED
     return settled
 
 
-def _write_spooled(conn: Connection, entry: spool.Entry) -> None:
+def _write_spooled(conn: Connection, entry: spool.Entry) -> Stored:
     tokens = entry.tokens()
     result = _write(
         conn, tokens, sent_hash=entry.sent_hash, owner=entry.owner, answered=entry.answered
@@ -262,3 +263,4 @@ def _write_spooled(conn: Connection, entry: spool.Entry) -> None:
     if result == Stored.ORPHANED:
         _revoke_orphan(conn, tokens)
     _spool_used(conn, entry, result)
+    return result

@@ -1,0 +1,68 @@
+"""The spool and the refresh that spooled: found by the model test, kept as regressions."""
+
+import pytest
+
+from connections.lifecycle import (
+    Outcome,
+    TokenUnavailable,
+    connection_token,
+    spool,
+    spool_replay,
+)
+from connections.models import AuditEvent, Connection
+from sandbox.shortcuts import minted_connection
+from tests.lifecycle.conftest import expire_access_token
+from tests.lifecycle.test_engine_faults import slow_refresh_in_flight
+from tests.support.outage import accept_writes, refuse_writes
+from tests.support.worker import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def spooled_refresh(conn, *, until_it_gives_up: bool = False):
+    """A forced refresh whose answer the database refuses: it lands in the spool. The
+    database accepts writes again at once, or only once the refresh gave up."""
+    refresher, outcomes = slow_refresh_in_flight(conn)
+    try:
+        refuse_writes()
+        wait_for(lambda: spool.entries(conn.pk), timeout=10, every=0.01)
+        if until_it_gives_up:
+            refresher.join(30)
+    finally:
+        accept_writes()
+    return refresher, outcomes
+
+
+def test_a_beat_replaying_the_answer_leaves_no_lease_behind(make_app, connect, settings):
+    settings.STORE_RETRY_SECONDS = 30
+    conn = connect(make_app("manu_online"))
+    refresher, outcomes = spooled_refresh(conn)
+
+    assert spool_replay() == 1  # the beat, while the worker waits between store retries
+    refresher.join(30)
+
+    assert outcomes == [Outcome.REFRESHED]
+    row = Connection.objects.get(pk=conn.pk)
+    assert (row.lease_owner, row.inflight_refresh_hash) == ("", "")
+    assert row.refresh_token_hash != conn.refresh_token_hash
+
+
+def test_an_orphaned_spool_entry_does_not_stop_the_next_refresh(make_app, connect, alice, settings):
+    settings.STORE_RETRY_SECONDS = 0.3  # the worker gives up; the answer stays spooled
+    settings.ON_DEMAND_REFRESH_FLOOR = 0
+    conn = connect(make_app("manu_online"))
+    spooled_refresh(conn, until_it_gives_up=True)
+    Connection.objects.filter(pk=conn.pk).update(lease_owner="", lease_expires_at=None)
+    # A person reconnects: the spooled answer is now of an older generation.
+    minted_connection(conn.app, user=alice, reconnect=conn)
+    expire_access_token(conn)
+
+    served = connection_token(conn.pk, tenant_id=conn.tenant_id, wait_seconds=1)
+
+    assert served.access_token_live()
+    assert spool.entries(conn.pk) == []
+    kinds = set(AuditEvent.objects.filter(connection=conn).values_list("kind", flat=True))
+    assert {"tokens_orphaned", "tokens_spooled", "refreshed"} <= kinds
+    with pytest.raises(TokenUnavailable):
+        Connection.objects.filter(pk=conn.pk).update(status="revoked")
+        connection_token(conn.pk, tenant_id=conn.tenant_id, wait_seconds=1)
