@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from connections import audit
-from connections.lifecycle import lease, spool
+from connections.lifecycle import lease
 from connections.lifecycle.notify import after_lease, connection_path, tell_admins
 from connections.lifecycle.provider_calls import call_with_secrets, renewal_call
 from connections.lifecycle.schedule import backoff
@@ -75,7 +75,7 @@ def refresh_connection(connection_id: int, *, reason: str, force: bool = False) 
 
 
 def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcome:
-    if not spool.is_empty() and replay_spool(conn.pk):
+    if replay_spool(conn.pk):
         # A worker that died (or gave up) during a database outage left this connection's
         # newest tokens in the spool: they are stored now, and the old token is never sent.
         return Outcome.SUPERSEDED
@@ -234,7 +234,7 @@ def _schedule_retry(
 
 
 def _needs_reauth(conn, why: str, *, owner: str, request_id: str = "") -> Outcome:
-    if not spool.is_empty() and replay_spool(conn.pk):
+    if replay_spool(conn.pk):
         return Outcome.SUPERSEDED  # the spool held the answer to the token just refused
     marked = _owned(conn, owner).update(
         version=F("version") + 1,
