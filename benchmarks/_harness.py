@@ -48,6 +48,9 @@ def environment(var_dir: str, **overrides: str) -> dict:
         SANDBOX_ENABLED="false",
         CONN_MAX_AGE="600",  # persistent DB connections, as in production
         LOG_LEVEL="WARNING",
+        # Served over plain http on loopback: no redirect to https, cookies sent over http.
+        SECURE_SSL_REDIRECT="false",
+        SECURE_COOKIES="false",
         CELERY_BROKER_URL="memory://",
     )
     env.update(overrides)
