@@ -1,5 +1,5 @@
-"""URLs outside the tenant prefix: the OAuth callback and the token API."""
+"""URLs outside the tenant prefix: the OAuth callback, the token API, health and metrics."""
 
-from connections.views import api, connect
+from connections.views import api, connect, monitoring
 
-urlpatterns = connect.callback_urlpatterns + api.urlpatterns
+urlpatterns = connect.callback_urlpatterns + api.urlpatterns + monitoring.urlpatterns

@@ -28,3 +28,19 @@ def record(
         request_id=request_id or "",
         data=data,
     )
+
+
+def prune(*, before, batch: int, max_batches: int) -> int:
+    """Delete events created before `before`, oldest first, `batch` rows per statement; the
+    number deleted. Bounded: what is left goes at the next run."""
+    deleted = 0
+    for _ in range(max_batches):
+        ids = list(
+            AuditEvent.objects.filter(created_at__lt=before)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            break
+        deleted += AuditEvent.objects.filter(pk__in=ids).delete()[0]
+    return deleted

@@ -203,7 +203,16 @@ class Connection(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "next_refresh_at"], name="conn_due_idx")]
+        indexes = [
+            models.Index(fields=["status", "next_refresh_at"], name="conn_due_idx"),
+            # The report and the Connections list filter by tenant and sort by these, at
+            # 100,000 rows a tenant (connections/listing.py).
+            models.Index(fields=["tenant", "status"], name="conn_tenant_status_idx"),
+            models.Index(fields=["tenant", "refresh_expires_at"], name="conn_tenant_refresh_idx"),
+            models.Index(fields=["tenant", "access_expires_at"], name="conn_tenant_access_idx"),
+            models.Index(fields=["tenant", "next_refresh_at"], name="conn_tenant_next_idx"),
+            models.Index(fields=["tenant", "last_refreshed_at"], name="conn_tenant_last_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.app} · {self.account_name or self.account_id or self.pk}"
@@ -312,6 +321,12 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The audit page pages backwards through a tenant's events (keyset on these).
+            models.Index(fields=["tenant", "-created_at", "-id"], name="event_tenant_time_idx"),
+            # The hourly roll-up counts refreshes and failures by kind and hour.
+            models.Index(fields=["kind", "created_at"], name="event_kind_time_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} @ {self.created_at:%Y-%m-%d %H:%M}"
@@ -333,3 +348,36 @@ class TenantApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class ActivityHour(models.Model):
+    """Refreshes and failures of one tenant in one hour: the report's chart reads these, so it
+    costs the same at a thousand refreshes an hour as at a million. Rolled up from the audit
+    trail by a periodic task (connections.activity), which also keeps them past its retention."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    refreshed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "hour"], name="activity_hour_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant} {self.hour:%Y-%m-%d %H}h: {self.refreshed}/{self.failed}"
+
+
+class Notice(models.Model):
+    """An alert that was sent, by the condition it was about: the same condition is never
+    sent twice (a task retried, a beat tick repeated, a digest week already covered)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    subject = models.CharField(max_length=255)
+    recipients = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.key

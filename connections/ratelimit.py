@@ -94,8 +94,10 @@ class Slot:
     window counted from there is never shorter than the provider's, however late the request
     reached it (a provider with fixed windows starts them at its own first receipt)."""
 
-    def __init__(self, key: str = "", member: str = ""):
+    def __init__(self, key: str = "", member: str = "", *, waited: bool = False):
         self.key, self.member = key, member
+        #: whether the request had to wait for this slot (counted in /metrics)
+        self.waited = waited
 
     def settle(self) -> None:
         if not self.member:
@@ -116,13 +118,15 @@ def acquire(key: str, limit: RateLimit | None, *, max_wait: float) -> Slot | Non
         return Slot()
     member = uuid.uuid4().hex
     deadline = time.monotonic() + max_wait
+    waited = False
     while True:
         wait = try_acquire(key, limit, member)
         if wait <= 0:
-            return Slot(key, member)
+            return Slot(key, member, waited=waited)
         if time.monotonic() + wait > deadline:
             return None
         time.sleep(wait)
+        waited = True
 
 
 def key_for(app) -> str:

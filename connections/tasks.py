@@ -2,25 +2,27 @@
 (next_refresh_at), never in the queue: no countdown or ETA outlives the broker's timeout."""
 
 import logging
+from datetime import timedelta
 
 from celery import current_app, shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 from django.utils import timezone
 
+from connections import activity, alerts, audit
 from connections.lifecycle import (
     Outcome,
     connection_refresh,
     connection_retry_revocation,
     connection_unclaim,
     connections_claim_due,
-    send_notice,
     spool_replay,
 )
 from connections.selectors import revocations_due
 
 log = logging.getLogger(__name__)
 REVOCATION_BATCH = 50
+PRUNE_BATCH, PRUNE_MAX_BATCHES = 5000, 200
 
 
 @shared_task(name="connections.refresh_connection")
@@ -57,9 +59,37 @@ def retry_revocations() -> int:
     return sum(1 for pk in due if connection_retry_revocation(pk) is not None)
 
 
-@shared_task(name="connections.send_admin_notice")
-def send_admin_notice(tenant_id: int, subject: str, body: str, path: str = "") -> int:
-    return send_notice(tenant_id=tenant_id, subject=subject, body=body, path=path)
+@shared_task(name="connections.send_alert")
+def send_alert(
+    tenant_id: int,
+    subject: str,
+    body: str,
+    path: str = "",
+    key: str = "",
+    owner_id: int | None = None,
+) -> int:
+    return alerts.send(
+        tenant_id=tenant_id, subject=subject, body=body, path=path, key=key, owner_id=owner_id
+    )
+
+
+@shared_task(name="connections.send_expiry_digests")
+def send_expiry_digests() -> int:
+    return alerts.send_expiry_digests()
+
+
+@shared_task(name="connections.roll_up_activity")
+def roll_up_activity() -> int:
+    return activity.roll_up()
+
+
+@shared_task(name="connections.prune_audit_events")
+def prune_audit_events() -> int:
+    """Delete events older than AUDIT_RETENTION_DAYS, in bounded batches (no long lock)."""
+    before = timezone.now() - timedelta(days=settings.AUDIT_RETENTION_DAYS)
+    deleted = audit.prune(before=before, batch=PRUNE_BATCH, max_batches=PRUNE_MAX_BATCHES)
+    activity.prune(before=before)
+    return deleted
 
 
 @worker_ready.connect

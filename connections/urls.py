@@ -1,5 +1,12 @@
 """Tenant-scoped URLs (mounted under /t/<tenant_slug>/); each views module owns its list."""
 
-from connections.views import apps, connect, connections, keys
+from connections.views import apps, audit_log, connect, connections, keys, report
 
-urlpatterns = apps.urlpatterns + connect.urlpatterns + connections.urlpatterns + keys.urlpatterns
+urlpatterns = (
+    apps.urlpatterns
+    + connect.urlpatterns
+    + connections.urlpatterns
+    + keys.urlpatterns
+    + report.urlpatterns
+    + audit_log.urlpatterns
+)

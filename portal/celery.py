@@ -8,18 +8,7 @@ app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# The schedule is declared here, in code; the work each entry does lives in the database.
-app.conf.beat_schedule = {
-    "heartbeat": {
-        "task": "portal.tasks.heartbeat",
-        "schedule": float(os.environ.get("BEAT_HEARTBEAT_SECONDS", "30")),
-    },
-    "enqueue-due-refreshes": {
-        "task": "connections.enqueue_due_refreshes",
-        "schedule": float(os.environ.get("REFRESH_BEAT_SECONDS", "60")),
-    },
-    "retry-revocations": {"task": "connections.retry_revocations", "schedule": 60.0},
-}
-
+# The schedule is CELERY_BEAT_SCHEDULE in settings (read with the rest of the settings, .env
+# included); the work each entry does lives in the database.
 # Exactly one beat sends: the others wait as standbys (portal/single_beat.py).
 app.conf.beat_scheduler = "portal.single_beat:LockedScheduler"

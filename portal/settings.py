@@ -1,5 +1,6 @@
 """Settings come from the environment (django-environ); see .env.example for every variable."""
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -211,6 +212,39 @@ STORE_RETRY_SECONDS = env.float("STORE_RETRY_SECONDS", default=600.0)
 # The token API refreshes one connection on demand at most once per this many seconds.
 ON_DEMAND_REFRESH_FLOOR = env.float("ON_DEMAND_REFRESH_FLOOR", default=5.0)
 REFRESH_BATCH_SIZE = env.int("REFRESH_BATCH_SIZE", default=200)
+REFRESH_BEAT_SECONDS = env.float("REFRESH_BEAT_SECONDS", default=60.0)
+# Beat sends a heartbeat this often (a worker runs it); /healthz is unhealthy after three
+# periods without one.
+BEAT_HEARTBEAT_SECONDS = env.float("BEAT_HEARTBEAT_SECONDS", default=30.0)
+
+# --- Ops: the audit trail, alerts, metrics ---
+# Audit events older than this are deleted by a daily task (the report's hourly activity
+# counts are kept apart and survive it).
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+# The weekly digest lists refresh tokens ending within this many days.
+DIGEST_LAPSING_DAYS = env.int("DIGEST_LAPSING_DAYS", default=30)
+# /metrics: scraped from these networks, or with `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = [
+    ipaddress.ip_network(net, strict=False)
+    for net in env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+]
+# prometheus-client's multiprocess mode: web, worker and beat processes of one host add up.
+PROMETHEUS_MULTIPROC_DIR = Path(
+    env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "metrics"))
+)
+
+CELERY_BEAT_SCHEDULE = {
+    "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": BEAT_HEARTBEAT_SECONDS},
+    "enqueue-due-refreshes": {
+        "task": "connections.enqueue_due_refreshes",
+        "schedule": REFRESH_BEAT_SECONDS,
+    },
+    "retry-revocations": {"task": "connections.retry_revocations", "schedule": 60.0},
+    "roll-up-activity": {"task": "connections.roll_up_activity", "schedule": 300.0},
+    "send-expiry-digests": {"task": "connections.send_expiry_digests", "schedule": 3600.0},
+    "prune-audit-events": {"task": "connections.prune_audit_events", "schedule": 86400.0},
+}
 
 # --- Beat lock (portal/single_beat.py) ---
 # Seconds the beat lock in Redis outlives its holder: a standby beat takes over this long
@@ -240,6 +274,8 @@ if _ssl_header:
         )
     SECURE_PROXY_SSL_HEADER = tuple(_ssl_header)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Load balancers and Prometheus often probe over plain http inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)

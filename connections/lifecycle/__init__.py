@@ -5,7 +5,6 @@ private to it (tests/test_structure.py checks both). Every write after a connect
 creation is a conditional UPDATE that checks and bumps `version`.
 """
 
-from connections.lifecycle.notify import send_notice
 from connections.lifecycle.obtain import (
     obtain_from_code as connection_obtain_from_code,
 )
@@ -49,7 +48,6 @@ __all__ = [
     "connections_claim_due",
     "connections_due",
     "connections_mark_reauth",
-    "send_notice",
     "spool_entries",
     "spool_replay",
 ]

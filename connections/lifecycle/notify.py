@@ -1,4 +1,4 @@
-"""Telling a tenant's admins when a person has to act.
+"""Telling a tenant's people when one of them has to act: queued here, sent by connections.alerts.
 
 Notices are side effects: they leave only after the state they describe is committed, from a
 task, never while a lease is held or a request waits on SMTP (EMAIL_TIMEOUT bounds the task).
@@ -8,12 +8,8 @@ import logging
 import threading
 from contextlib import contextmanager
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
-
-from portal.models import Membership, Tenant
 
 log = logging.getLogger(__name__)
 _held = threading.local()
@@ -36,38 +32,26 @@ def after_lease():
             transaction.on_commit(queue)
 
 
-def tell_admins(*, tenant, subject: str, body: str, path: str = "") -> None:
-    """Queue a notice to the tenant's admins once the current transaction commits (and the
-    enclosing after_lease block, if any, has ended)."""
+def tell(
+    *, tenant, key: str, subject: str, body: str, path: str = "", owner_id: int | None = None
+) -> None:
+    """Queue an alert to the tenant's admins and ops (and the connection's owner) once the
+    current transaction commits (and the enclosing after_lease block, if any, has ended).
+    `key` names the condition: connections.alerts sends each key once."""
 
     def queue():
-        from connections.tasks import send_admin_notice
+        from connections.tasks import send_alert
 
         try:
-            send_admin_notice.delay(tenant.pk, subject, body, path)
+            send_alert.delay(tenant.pk, subject, body, path, key, owner_id)
         except Exception:  # noqa: BLE001 - a broker hiccup must never undo a stored token
-            log.exception("could not queue a notice for the admins of %s", tenant.slug)
+            log.exception("could not queue an alert for %s", tenant.slug)
 
     held = getattr(_held, "queue", None)
     if held is not None:
         held.append(queue)
     else:
         transaction.on_commit(queue)
-
-
-def send_notice(*, tenant_id: int, subject: str, body: str, path: str = "") -> int:
-    """Send it now (the task's body); the number of recipients."""
-    tenant = Tenant.objects.get(pk=tenant_id)
-    emails = list(
-        Membership.objects.filter(tenant=tenant, role=Membership.Role.ADMIN)
-        .exclude(user__email="")
-        .values_list("user__email", flat=True)
-    )
-    if not emails:
-        return 0
-    link = f"\n\n{settings.PORTAL_BASE_URL}{path}" if path else ""
-    send_mail(f"[{tenant.name}] {subject}", body + link, None, emails)
-    return len(emails)
 
 
 def connection_path(conn) -> str:

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from django.views.decorators.debug import sensitive_variables
 
-from connections import oauth, ratelimit
+from connections import metrics, oauth, ratelimit
 from connections.models import Connection, PrivateApp
 from connections.oauth import Credentials, ErrorKind, ProviderError, TokenSet
 from connections.providers import Grant, PkceMode
@@ -43,7 +43,11 @@ def within_rate_limit(
     ProviderError that is `held_back` when none frees up in time. `before_send` runs after
     the wait, right before the request (a refresh extends its lease there, or raises)."""
     limit = app.rate_limit()
+    started = time.monotonic()
     slot = ratelimit.acquire(ratelimit.key_for(app), limit, max_wait=max_wait)
+    if slot is None or slot.waited:
+        metrics.RATE_LIMIT_WAITS.labels(app.provider).inc()
+        metrics.RATE_LIMIT_WAIT_SECONDS.labels(app.provider).inc(time.monotonic() - started)
     if slot is None:
         raise ProviderError(
             ErrorKind.RATE_LIMITED,

@@ -6,8 +6,11 @@ next lease extension fails (it sends nothing more) and its store keeps the mark.
 """
 
 from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
 
 from connections import audit
+from connections.lifecycle.notify import tell
 from connections.models import AuditEvent, Connection, PrivateApp
 
 MARK_TRIES = 20
@@ -29,6 +32,18 @@ def connections_mark_reauth(*, app: PrivateApp, why: str, actor, message: str) -
             connection=conn,
             actor=actor,
             message=message,
+        )
+    if marked:
+        # One alert for the whole app, not one per connection: a widened scope marks them all.
+        tell(
+            tenant=app.tenant,
+            key=f"reauth-app:{app.pk}:{timezone.now().isoformat()}",
+            subject=f"{marked} connection{'s' if marked != 1 else ''} of {app.name} "
+            "need re-authorisation",
+            body=f"{message} Each connection's owner reconnects it; the expiry report lists "
+            "them under Needs attention.",
+            path=reverse("expiry_report", args=[app.tenant.slug])
+            + f"?app={app.pk}&attention=needs_reauth#table",
         )
     return marked
 

@@ -6,6 +6,7 @@ and only by the lease holder, after extending its lease over the request's whole
 """
 
 import logging
+import time
 from datetime import timedelta
 from enum import StrEnum
 
@@ -13,9 +14,9 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from connections import audit
+from connections import audit, metrics
 from connections.lifecycle import lease
-from connections.lifecycle.notify import after_lease, connection_path, tell_admins
+from connections.lifecycle.notify import after_lease, connection_path, tell
 from connections.lifecycle.provider_calls import call_with_secrets, renewal_call
 from connections.lifecycle.schedule import backoff
 from connections.lifecycle.store import Stored, replay_spool, store_answer
@@ -71,6 +72,7 @@ def refresh_connection(connection_id: int, *, reason: str, force: bool = False) 
         finally:
             if outcome != Outcome.REFRESHED:  # storing the tokens released it
                 lease.release(conn.pk, owner=owner)
+    metrics.REFRESHES.labels(conn.app.provider, outcome).inc()
     return outcome
 
 
@@ -90,6 +92,7 @@ def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcom
     if conn.refresh_expires_at and conn.refresh_expires_at <= now:
         return _needs_reauth(conn, "the refresh token expired before it was used", owner=owner)
     app = conn.app
+    started = time.monotonic()
     try:
         tokens, secret_index = call_with_secrets(
             app,
@@ -98,11 +101,14 @@ def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcom
             before_send=lambda: lease.extend(conn, owner=owner),
         )
     except ProviderError as exc:
+        metrics.REFRESH_SECONDS.labels(app.provider).observe(time.monotonic() - started)
+        metrics.REFRESH_FAILURES.labels(app.provider, exc.kind).inc()
         return _classify(conn, exc, owner=owner)
-    answered = timezone.now()
-    stored = store_answer(  # first, before anything else
+    answered, took = timezone.now(), time.monotonic() - started
+    stored = store_answer(  # first, before anything else (metrics included)
         conn=conn, tokens=tokens, sent_hash=conn.refresh_token_hash, owner=owner, answered=answered
     )
+    metrics.REFRESH_SECONDS.labels(app.provider).observe(took)
     if stored == Stored.ORPHANED:
         return Outcome.SUPERSEDED
     if stored == Stored.ALREADY:
@@ -252,8 +258,11 @@ def _needs_reauth(conn, why: str, *, owner: str, request_id: str = "") -> Outcom
         request_id=request_id,
         message=f"Re-authorisation needed: {why}.",
     )
-    tell_admins(
+    tell(
         tenant=conn.tenant,
+        # the version the mark wrote: one alert per time the connection is marked
+        key=f"reauth:{conn.pk}:{conn.version + 1}",
+        owner_id=conn.user_id,
         subject=f"Connection to {conn.app.name} needs re-authorisation",
         body=f"{conn} stopped refreshing: {why}. Open it and click Reconnect.",
         path=connection_path(conn),
@@ -277,8 +286,9 @@ def _app_credentials_invalid(conn, exc: ProviderError, *, owner: str) -> Outcome
             request_id=exc.request_id,
             message="The provider rejected every client secret of this app (invalid_client).",
         )
-        tell_admins(
+        tell(
             tenant=conn.tenant,
+            key=f"credentials:{app.pk}:{now.isoformat()}",
             subject=f"{app.name}: client credentials rejected",
             body="The provider answered invalid_client for every secret of this app. "
             "Check the client id and add the current secret.",

@@ -5,12 +5,14 @@ Authenticated only by a tenant API key (no session, so no CSRF); every answer is
 one, so a key cannot probe for other tenants' ids.
 """
 
+from functools import wraps
+
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from connections import apikeys, lifecycle
+from connections import apikeys, lifecycle, metrics
 from connections.lifecycle import TokenUnavailable
 from connections.models import Connection
 
@@ -72,6 +74,19 @@ def _token_body(conn: Connection) -> dict:
     }
 
 
+def _counted(view):
+    """Every answer counts in /metrics by its status."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        metrics.TOKEN_API_REQUESTS.labels(str(response.status_code)).inc()
+        return response
+
+    return wrapper
+
+
+@_counted
 @csrf_exempt
 def connection_token(request: HttpRequest, pk: int) -> JsonResponse:
     if request.method != "GET":

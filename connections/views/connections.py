@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from connections import audit, flow, lifecycle, oauth
 from connections.lifecycle import Outcome, RefreshUnderWay, TokenUnavailable
+from connections.listing import connection_table
 from connections.models import AuditEvent, Connection
 from connections.providers import Grant
 from connections.views.connect import obtain_service_or_explain, start_or_explain, to_connection
@@ -69,10 +70,16 @@ def connection_to_change(request: HttpRequest, pk: int) -> Connection:
 
 @any_member
 def connection_list(request: HttpRequest) -> HttpResponse:
+    """Filtered, sorted and paged in the database (connections.listing), newest first."""
+    table = connection_table(
+        visible_connections(request),
+        request.GET,
+        tenant=request.tenant,
+        membership=request.membership,
+    )
+    has_any = table.page.paginator.count > 0 or visible_connections(request).exists()
     return render(
-        request,
-        "connections/connections/list.html",
-        {"connections": visible_connections(request).order_by("app__name", "-created_at")},
+        request, "connections/connections/list.html", {"table": table, "has_any": has_any}
     )
 
 

@@ -24,6 +24,20 @@
     });
   });
 
+  // <span data-exact="ISO time">: the exact time, written by the server in its own zone, is
+  // rewritten in the reader's zone (with the zone's name), so "in 3 days" sits beside a time
+  // the reader can put in a calendar.
+  if (window.Intl && Intl.DateTimeFormat) {
+    var local = new Intl.DateTimeFormat(undefined, {
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+      timeZoneName: "short"
+    });
+    document.querySelectorAll("[data-exact]").forEach(function (node) {
+      var when = new Date(node.dataset.exact);
+      if (!isNaN(when.getTime())) node.textContent = local.format(when);
+    });
+  }
+
   // <button data-copy="id" hidden>: copy the text of element #id. Shown only where it can work.
   if (navigator.clipboard) {
     document.querySelectorAll("button[data-copy]").forEach(function (button) {

@@ -191,7 +191,7 @@ def test_a_reauth_notice_is_queued_after_the_write_and_the_lease_never_sent_in_t
         row = Connection.objects.get(pk=conn.pk)
         queued.append((args, row.status, row.lease_owner))
 
-    monkeypatch.setattr(tasks.send_admin_notice, "delay", record)
+    monkeypatch.setattr(tasks.send_alert, "delay", record)
     with pytest.raises(TokenUnavailable):
         connection_token(conn.pk, tenant_id=conn.tenant_id, wait_seconds=1)
 

@@ -1,0 +1,276 @@
+"""Filtering, sorting and paging connections in the database.
+
+The Connections list, the expiry report's table, its CSV and JSON, and `manage.py
+expiry_report` all read through here, so a filter means the same thing everywhere. Every
+filter and sort is a WHERE or ORDER BY on an indexed column of the tenant's rows (models.py),
+and only one page of rows is ever loaded: it stays fast at 100,000 connections a tenant.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django import forms
+from django.core.paginator import Page, Paginator
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from connections.models import Connection, PrivateApp
+from connections.providers import PROVIDER_CHOICES
+
+Status = Connection.Status
+REFRESHABLE = (Status.ACTIVE, Status.FAILING)
+
+#: sort key in the URL → column; "-key" sorts descending
+SORTS = {
+    "id": "id",
+    "refresh_expires": "refresh_expires_at",
+    "access_expires": "access_expires_at",
+    "next_refresh": "next_refresh_at",
+    "last_refreshed": "last_refreshed_at",
+    "created": "created_at",
+}
+PER_PAGE_CHOICES = (25, 50, 100, 200)
+MAX_WITHIN_DAYS = 3650
+
+
+class Attention:
+    """What needs a person: each a filter of the table and a heading of the report."""
+
+    NEEDS_REAUTH = "needs_reauth"
+    FAILING = "failing"
+    REVOKE_PENDING = "revoke_pending"
+    COLD = "cold"
+    LAPSING = "lapsing"
+
+    CHOICES = (
+        (NEEDS_REAUTH, "Needs re-authorisation"),
+        (FAILING, "Failing"),
+        (REVOKE_PENDING, "Revocation pending"),
+        (COLD, "Access token not kept warm"),
+        (LAPSING, "Refresh token lapsing"),
+    )
+
+
+def lapsing_q(now: datetime, days: int) -> Q:
+    """A refreshable connection whose refresh token ends within `days` (or already has)."""
+    return Q(status__in=REFRESHABLE, refresh_expires_at__lte=now + timedelta(days=days))
+
+
+def attention_q(kind: str, *, now: datetime, within_days: int = 30) -> Q:
+    if kind == Attention.NEEDS_REAUTH:
+        return Q(status=Status.NEEDS_REAUTH)
+    if kind == Attention.FAILING:
+        return Q(status=Status.FAILING)
+    if kind == Attention.REVOKE_PENDING:
+        return Q(revoke_retry_at__isnull=False)
+    if kind == Attention.COLD:
+        # Should be warm (the app keeps it warm, or a service account), is refreshable and
+        # enabled, yet its access token has expired: services asking now wait for a refresh.
+        warm = Q(app__refresh_policy=PrivateApp.RefreshPolicy.WARM) | Q(
+            kind=Connection.Kind.SERVICE
+        )
+        return (
+            warm
+            & Q(status__in=REFRESHABLE, access_expires_at__lt=now)
+            & ~Q(app__status=PrivateApp.Status.DISABLED)
+        )
+    if kind == Attention.LAPSING:
+        return lapsing_q(now, within_days)
+    raise ValueError(kind)
+
+
+class ConnectionFilterForm(forms.Form):
+    """The table's filters, from the query string. Invalid values are form errors, shown on the
+    page (or a 400 for CSV and JSON), never a 500."""
+
+    q = forms.CharField(required=False, max_length=120, label="Account")
+    provider = forms.ChoiceField(required=False, choices=[("", "Any provider"), *PROVIDER_CHOICES])
+    app = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="App")
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Status.choices])
+    owner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    attention = forms.ChoiceField(
+        required=False, choices=[("", "Anything"), *Attention.CHOICES], label="Needs"
+    )
+    within = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_WITHIN_DAYS,
+        label="Refresh token ends within (days)",
+    )
+    sort = forms.ChoiceField(required=False)
+    per_page = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[(n, n) for n in PER_PAGE_CHOICES],
+        label="Rows",
+    )
+
+    def __init__(self, data, *, tenant, membership, default_sort: str = "-id"):
+        super().__init__(data)
+        self.default_sort = default_sort
+        self.fields["sort"].choices = [
+            (f"{sign}{key}", f"{sign}{key}") for key in SORTS for sign in ("", "-")
+        ]
+        apps = PrivateApp.objects.filter(tenant=tenant).order_by("name").values_list("pk", "name")
+        self.fields["app"].choices = [("", "Any app"), *apps]
+        if membership.role == membership.Role.MEMBER:
+            del self.fields["owner"]  # members only ever see their own
+        else:
+            people = tenant.memberships.select_related("user").order_by("user__username")
+            self.fields["owner"].choices = [
+                ("", "Anyone"),
+                *((m.user_id, m.user.get_username()) for m in people),
+            ]
+
+    @property
+    def filters(self) -> dict:
+        """The cleaned filters (empty when the form is invalid: the page then shows the error
+        beside an unfiltered table rather than nothing)."""
+        return self.cleaned_data if self.is_valid() else {}
+
+    @property
+    def sort_key(self) -> str:
+        return self.filters.get("sort") or self.default_sort
+
+
+def filter_connections(qs: QuerySet[Connection], filters: dict, *, now: datetime) -> QuerySet:
+    if q := (filters.get("q") or "").strip():
+        match = Q(account_name__icontains=q) | Q(account_id__icontains=q)
+        if q.isdigit() and len(q) < 19:
+            match |= Q(pk=int(q))
+        qs = qs.filter(match)
+    if filters.get("provider"):
+        qs = qs.filter(app__provider=filters["provider"])
+    if filters.get("app"):
+        qs = qs.filter(app_id=filters["app"])
+    if filters.get("status"):
+        qs = qs.filter(status=filters["status"])
+    if filters.get("owner"):
+        qs = qs.filter(user_id=filters["owner"])
+    within = filters.get("within")
+    if filters.get("attention"):
+        qs = qs.filter(attention_q(filters["attention"], now=now, within_days=within or 30))
+    elif within:
+        qs = qs.filter(lapsing_q(now, within))
+    return qs
+
+
+def sort_connections(qs: QuerySet[Connection], sort_key: str) -> QuerySet:
+    """Empty times sort last either way; the id breaks ties, so pages never overlap."""
+    descending = sort_key.startswith("-")
+    column = SORTS.get(sort_key.lstrip("-"), "id")
+    if column == "id":
+        return qs.order_by("-id" if descending else "id")
+    expr = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True)
+    return qs.order_by(expr, "-id" if descending else "id")
+
+
+#: what a row of the table shows; tokens are never loaded (nor decrypted) for a list
+ROW_FIELDS = (
+    "id",
+    "tenant_id",
+    "status",
+    "kind",
+    "account_id",
+    "account_name",
+    "access_expires_at",
+    "refresh_expires_at",
+    "next_refresh_at",
+    "last_refreshed_at",
+    "revoke_retry_at",
+    "failure_count",
+    "last_error",
+    "created_at",
+    "app__id",
+    "app__name",
+    "app__provider",
+    "app__status",
+    "app__refresh_policy",
+    "user__id",
+    "user__username",
+)
+
+
+def rows(qs: QuerySet[Connection]) -> QuerySet[Connection]:
+    return qs.select_related("app", "user").only(*ROW_FIELDS)
+
+
+@dataclass
+class Table:
+    """One page of a filtered, sorted connections table, with the links a page needs."""
+
+    form: ConnectionFilterForm
+    page: Page
+    sort: str
+    base_query: dict
+    #: every row that matches, sorted (the CSV and JSON read it)
+    filtered: QuerySet
+
+    def link(self, **changes) -> str:
+        params = {**self.base_query, **changes}
+        return "?" + urlencode({k: v for k, v in params.items() if v not in (None, "")})
+
+    def sort_link(self, key: str) -> str:
+        """Ascending first; clicking the sorted column again flips it."""
+        return self.link(sort=f"-{key}" if self.sort == key else key, page=None)
+
+    @property
+    def sort_links(self) -> dict:
+        return {key: self.sort_link(key) for key in SORTS}
+
+    @property
+    def sorted_by(self) -> tuple[str, bool]:
+        return self.sort.lstrip("-"), self.sort.startswith("-")
+
+    @property
+    def previous_link(self) -> str:
+        return self.link(page=self.page.previous_page_number())
+
+    @property
+    def next_link(self) -> str:
+        return self.link(page=self.page.next_page_number())
+
+    @property
+    def csv_link(self) -> str:
+        return self.link(format="csv")
+
+    @property
+    def json_link(self) -> str:
+        return self.link(format="json")
+
+    @property
+    def page_links(self) -> list[tuple[str, str | None]]:
+        """First, previous, the pages around this one, next, last: (label, link or None)."""
+        page, last = self.page.number, self.page.paginator.num_pages
+        numbers = sorted({1, last, *range(max(1, page - 2), min(last, page + 2) + 1)})
+        links: list[tuple[str, str | None]] = []
+        previous = None
+        for n in numbers:
+            if previous is not None and n > previous + 1:
+                links.append(("…", None))
+            links.append((str(n), None if n == page else self.link(page=n)))
+            previous = n
+        return links
+
+
+def connection_table(
+    qs: QuerySet[Connection],
+    data,
+    *,
+    tenant,
+    membership,
+    default_sort: str = "-id",
+    now: datetime | None = None,
+) -> Table:
+    form = ConnectionFilterForm(
+        data, tenant=tenant, membership=membership, default_sort=default_sort
+    )
+    now = now or timezone.now()
+    filtered = sort_connections(filter_connections(qs, form.filters, now=now), form.sort_key)
+    per_page = form.filters.get("per_page") or 50
+    page = Paginator(rows(filtered), per_page).get_page(data.get("page"))
+    base = {k: v for k, v in form.filters.items() if v not in (None, "")}
+    base["sort"] = form.sort_key
+    return Table(form=form, page=page, sort=form.sort_key, base_query=base, filtered=filtered)

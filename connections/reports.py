@@ -1,0 +1,231 @@
+"""The token expiry report: what needs a person, counts, and the two charts' series.
+
+Reads only, scoped by the caller's visible queryset (a tenant's connections, or a member's
+own). The counts come from one grouped scan of the tenant's rows; the activity chart from the
+hourly roll-up (connections.activity), never from the audit trail itself.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from connections.listing import REFRESHABLE, Attention, attention_q, lapsing_q, rows
+from connections.models import ActivityHour, AuditEvent, Connection, PrivateApp
+from connections.providers import get_provider
+
+Status = Connection.Status
+#: examples shown under each "needs attention" heading; the rest is one click away
+EXAMPLES = 5
+EXPIRY_DAYS = 90
+ACTIVITY_HOURS = 7 * 24
+
+
+@dataclass
+class Item:
+    """One "needs attention" heading: how many, where the whole list is, what to do."""
+
+    key: str
+    title: str
+    fix: str
+    count: int
+    query: dict
+    examples: list = field(default_factory=list)
+    severity: str = "warn"
+
+    @property
+    def href(self) -> str:
+        """The table filtered to these rows; empty for apps (each example links its app)."""
+        return f"?{urlencode(self.query)}#table" if self.query else ""
+
+
+@dataclass
+class Summary:
+    total: int = 0
+    by_status: dict = field(default_factory=dict)
+    by_provider: list = field(default_factory=list)  # (key, name, count)
+    by_app: list = field(default_factory=list)  # (app id, name, provider name, count)
+    attention: dict = field(default_factory=dict)
+
+    @property
+    def status_rows(self) -> list[tuple[str, str, int]]:
+        return [(value, label, self.by_status[value]) for value, label in Status.choices]
+
+
+def summary(qs: QuerySet[Connection], *, now: datetime) -> Summary:
+    """Counts by status, provider and app, and each "needs attention" count: one grouped scan."""
+    week, month = lapsing_q(now, 7), lapsing_q(now, 30)
+    groups = (
+        qs.order_by()
+        .values("app_id", "status")
+        .annotate(
+            n=Count("id"),
+            lapsing_7=Count("id", filter=week),
+            lapsing_30=Count("id", filter=month),
+            revoke_pending=Count("id", filter=Q(revoke_retry_at__isnull=False)),
+            cold=Count("id", filter=attention_q(Attention.COLD, now=now)),
+        )
+    )
+    result = Summary(by_status=dict.fromkeys(Connection.Status.values, 0))
+    apps: dict[int, int] = {}
+    attention = dict.fromkeys(["lapsing_7", "lapsing_30", "revoke_pending", "cold"], 0)
+    for group in groups:
+        result.total += group["n"]
+        result.by_status[group["status"]] += group["n"]
+        apps[group["app_id"]] = apps.get(group["app_id"], 0) + group["n"]
+        for key in attention:
+            attention[key] += group[key]
+    attention[Attention.NEEDS_REAUTH] = result.by_status[Connection.Status.NEEDS_REAUTH]
+    attention[Attention.FAILING] = result.by_status[Connection.Status.FAILING]
+    result.attention = attention
+    providers: dict[str, int] = {}
+    for app in PrivateApp.objects.filter(pk__in=apps).order_by("name"):
+        name = get_provider(app.provider).name
+        result.by_app.append((app.pk, app.name, name, apps[app.pk]))
+        providers[app.provider] = providers.get(app.provider, 0) + apps[app.pk]
+    result.by_provider = sorted(
+        ((key, get_provider(key).name, n) for key, n in providers.items()), key=lambda p: p[1]
+    )
+    return result
+
+
+def _failing_since(qs: QuerySet[Connection]) -> QuerySet[Connection]:
+    """When the current run of failures began: the first failure after the last success."""
+    first = (
+        AuditEvent.objects.filter(
+            connection=OuterRef("pk"),
+            kind=AuditEvent.Kind.REFRESH_FAILED,
+            created_at__gte=OuterRef("last_refreshed_at"),
+        )
+        .order_by()
+        .values("connection")
+        .annotate(first=Min("created_at"))
+        .values("first")
+    )
+    return qs.annotate(failing_since=Subquery(first[:1]))
+
+
+def attention(qs: QuerySet[Connection], *, tenant, counts: dict, now: datetime) -> list[Item]:
+    """The headings with something under them, most urgent first, each with a few examples."""
+    items = [
+        Item(
+            Attention.NEEDS_REAUTH,
+            "Need re-authorisation",
+            "The provider no longer accepts their refresh token: open each and click Reconnect.",
+            counts[Attention.NEEDS_REAUTH],
+            {"attention": Attention.NEEDS_REAUTH},
+            severity="bad",
+        ),
+        Item(
+            Attention.FAILING,
+            "Failing, retrying",
+            "Refreshes fail; the portal retries with backoff. The last error says why.",
+            counts[Attention.FAILING],
+            {"attention": Attention.FAILING},
+        ),
+        Item(
+            Attention.REVOKE_PENDING,
+            "Revocations still pending",
+            "Disconnected, but the provider has not confirmed the revocation; retried "
+            "automatically.",
+            counts["revoke_pending"],
+            {"attention": Attention.REVOKE_PENDING},
+        ),
+        Item(
+            "lapsing_7",
+            "Refresh tokens ending within 7 days",
+            "Reconnect these before they end, or refresh them if the provider renews it.",
+            counts["lapsing_7"],
+            {"attention": Attention.LAPSING, "within": 7, "sort": "refresh_expires"},
+            severity="bad",
+        ),
+        Item(
+            "lapsing_30",
+            "Refresh tokens ending within 30 days",
+            "Plan a reconnect for these.",
+            counts["lapsing_30"] - counts["lapsing_7"],
+            {"attention": Attention.LAPSING, "within": 30, "sort": "refresh_expires"},
+        ),
+        Item(
+            Attention.COLD,
+            "Access tokens not kept warm",
+            "Their app keeps tokens warm, yet the access token has expired: check the workers "
+            "and beat (see /healthz).",
+            counts["cold"],
+            {"attention": Attention.COLD},
+        ),
+    ]
+    filters = {
+        Attention.NEEDS_REAUTH: attention_q(Attention.NEEDS_REAUTH, now=now),
+        Attention.FAILING: attention_q(Attention.FAILING, now=now),
+        Attention.REVOKE_PENDING: attention_q(Attention.REVOKE_PENDING, now=now),
+        "lapsing_7": lapsing_q(now, 7),
+        "lapsing_30": lapsing_q(now, 30) & ~lapsing_q(now, 7),
+        Attention.COLD: attention_q(Attention.COLD, now=now),
+    }
+    shown = []
+    for item in items:
+        if item.count <= 0:
+            continue
+        examples = rows(qs.filter(filters[item.key]))
+        if item.key == Attention.FAILING:
+            examples = _failing_since(examples).order_by("-failure_count", "id")
+        else:
+            examples = examples.order_by("refresh_expires_at", "id")
+        item.examples = list(examples[:EXAMPLES])
+        shown.append(item)
+    apps = PrivateApp.objects.filter(tenant=tenant, credentials_invalid_at__isnull=False)
+    rejected = list(apps.order_by("credentials_invalid_at")[:EXAMPLES])
+    if rejected:
+        shown.insert(
+            1,
+            Item(
+                "credentials",
+                "Apps whose credentials the provider rejected",
+                "Every client secret was refused (invalid_client): an admin adds the current "
+                "secret on the app's page.",
+                apps.count(),
+                {},
+                examples=rejected,
+                severity="bad",
+            ),
+        )
+    return shown
+
+
+def expiries_per_day(qs: QuerySet[Connection], *, now: datetime) -> list[tuple[str, int]]:
+    """Refresh tokens of refreshable connections ending on each of the next 90 days."""
+    start = timezone.localtime(now).date()
+    counts = dict(
+        qs.filter(
+            status__in=REFRESHABLE,
+            refresh_expires_at__gte=now,
+            refresh_expires_at__lt=now + timedelta(days=EXPIRY_DAYS),
+        )
+        .order_by()
+        .annotate(day=TruncDate("refresh_expires_at"))
+        .values_list("day")
+        .annotate(n=Count("id"))
+    )
+    days = [start + timedelta(days=i) for i in range(EXPIRY_DAYS)]
+    return [(day.isoformat(), counts.get(day, 0)) for day in days]
+
+
+def activity_per_hour(*, tenant, now: datetime) -> list[tuple[str, int, int]]:
+    """Refreshes and failures in each of the last 7 days' hours (from the roll-up)."""
+    end = now.replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(hours=ACTIVITY_HOURS - 1)
+    stored = {
+        row.hour: row
+        for row in ActivityHour.objects.filter(tenant=tenant, hour__gte=start, hour__lte=end)
+    }
+    series = []
+    for i in range(ACTIVITY_HOURS):
+        hour = start + timedelta(hours=i)
+        row = stored.get(hour)
+        label = f"{timezone.localtime(hour):%Y-%m-%d %H}:00"
+        series.append((label, row.refreshed if row else 0, row.failed if row else 0))
+    return series

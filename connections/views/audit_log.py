@@ -1,0 +1,120 @@
+"""The tenant's audit trail: every event, newest first, filtered, paged by keyset.
+
+A tenant can hold millions of events, so pages never count or OFFSET: "Older" continues below
+the last event shown (created_at, id), on the (tenant, -created_at, -id) index. Admins and ops
+read everything; members the events of their own connections. No event holds a secret.
+"""
+
+from datetime import datetime, time, timedelta
+from urllib.parse import urlencode
+
+from django import forms
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import path
+from django.utils import timezone
+
+from connections.models import AuditEvent, PrivateApp
+from portal.models import Membership
+from portal.tenancy import any_member
+
+PAGE = 50
+SYSTEM = "system"
+
+
+class AuditFilterForm(forms.Form):
+    kind = forms.ChoiceField(required=False, choices=[("", "Any event"), *AuditEvent.Kind.choices])
+    app = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    connection = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    actor = forms.ChoiceField(required=False, label="By")
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, data, *, tenant):
+        super().__init__(data)
+        apps = PrivateApp.objects.filter(tenant=tenant).order_by("name").values_list("pk", "name")
+        self.fields["app"].choices = [("", "Any app"), *apps]
+        people = tenant.memberships.select_related("user").order_by("user__username")
+        self.fields["actor"].choices = [
+            ("", "Anyone"),
+            (SYSTEM, "System (beat, workers)"),
+            *((str(m.user_id), m.user.get_username()) for m in people),
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise forms.ValidationError("“Since” is after “until”.")
+        return data
+
+
+def _day_start(day) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def visible_events(request: HttpRequest):
+    events = AuditEvent.objects.filter(tenant=request.tenant)
+    if request.membership.role == Membership.Role.MEMBER:
+        events = events.filter(connection__user=request.user)
+    return events
+
+
+def filtered_events(events, data: dict):
+    if data.get("kind"):
+        events = events.filter(kind=data["kind"])
+    if data.get("app"):
+        events = events.filter(app_id=data["app"])
+    if data.get("connection"):
+        events = events.filter(connection_id=data["connection"])
+    if data.get("actor") == SYSTEM:
+        events = events.filter(actor__isnull=True)
+    elif data.get("actor"):
+        events = events.filter(actor_id=int(data["actor"]))
+    if data.get("since"):
+        events = events.filter(created_at__gte=_day_start(data["since"]))
+    if data.get("until"):
+        events = events.filter(created_at__lt=_day_start(data["until"] + timedelta(days=1)))
+    return events
+
+
+@any_member
+def audit_log(request: HttpRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET, tenant=request.tenant)
+    data = form.cleaned_data if form.is_valid() else {}
+    events = filtered_events(visible_events(request), data)
+    if data.get("before"):
+        cursor = events.filter(pk=data["before"]).values_list("created_at", flat=True).first()
+        if cursor is not None:
+            events = events.filter(
+                Q(created_at__lt=cursor) | Q(created_at=cursor, pk__lt=data["before"])
+            )
+    page = list(
+        events.select_related("actor", "app", "connection")
+        .only(
+            "id",
+            "kind",
+            "message",
+            "request_id",
+            "created_at",
+            "connection_id",
+            "app__name",
+            "actor__username",
+            "connection__account_name",
+            "connection__account_id",
+        )
+        .order_by("-created_at", "-id")[: PAGE + 1]
+    )
+    more, page = len(page) > PAGE, page[:PAGE]
+    query = {k: v for k, v in request.GET.items() if k != "before" and v}
+    context = {
+        "form": form,
+        "events": page,
+        "older": f"?{urlencode({**query, 'before': page[-1].pk})}" if more else "",
+        "newest": f"?{urlencode(query)}" if data.get("before") else "",
+    }
+    return render(request, "connections/audit/list.html", context)
+
+
+urlpatterns = [path("audit/", audit_log, name="audit_log")]

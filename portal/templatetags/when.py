@@ -1,0 +1,56 @@
+"""`{{ dt|when }}`: a point in time in words with the exact time beside it, on every page.
+
+The words are rounded to one unit ("in 3 days", "5 minutes ago", "just now"); the exact time is
+in the portal's time zone with the zone named, and portal.js rewrites it into the reader's own
+zone. Both are visible: nobody has to hover to learn when something happens.
+"""
+
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+
+register = template.Library()
+
+UNITS = (
+    ("year", 365 * 86400),
+    ("month", 30 * 86400),
+    ("day", 86400),
+    ("hour", 3600),
+    ("minute", 60),
+)
+#: closer than this to now is "just now" (or "in a moment"), never "0 minutes ago"
+NOW_SECONDS = 45
+
+
+def in_words(dt: datetime, now: datetime) -> str:
+    seconds = (dt - now).total_seconds()
+    distance = abs(seconds)
+    if distance < NOW_SECONDS:
+        return "in a moment" if seconds > 0 else "just now"
+    name, n = "minute", 1  # between NOW_SECONDS and a minute
+    for unit, size in UNITS:
+        if distance >= size:
+            name, n = unit, int(distance // size)
+            break
+    words = f"{n} {name}{'' if n == 1 else 's'}"
+    return f"in {words}" if seconds > 0 else f"{words} ago"
+
+
+def exact(dt: datetime) -> str:
+    local = timezone.localtime(dt)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+@register.filter(is_safe=True)
+def when(dt: datetime | None, empty: str = "—"):
+    if not dt:
+        return format_html('<span class="muted">{}</span>', empty)
+    return format_html(
+        '<span class="when"><time datetime="{}">{}</time> <span class="exact" data-exact="{}">{}</span></span>',
+        dt.isoformat(),
+        in_words(dt, timezone.now()),
+        dt.isoformat(),
+        exact(dt),
+    )
