@@ -1,7 +1,6 @@
 """Alerts: who is told, once per condition, after commit; the weekly digest once a week."""
 
-from datetime import datetime, timedelta
-from datetime import timezone as tz
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
@@ -56,7 +55,7 @@ def test_the_weekly_digest_lists_lapsing_tokens_once_per_week(people, acme, glob
     soon = factories.connection(app, refresh_in=timedelta(days=12), account_name="Soon Oy")
     factories.connection(app, refresh_in=timedelta(days=90))  # outside 30 days
     factories.connection(app, refresh_in=timedelta(days=3), status=Connection.Status.REVOKED)
-    monday = datetime(2026, 12, 7, 8, 0, tzinfo=tz.utc)
+    monday = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
     assert alerts.send_expiry_digests(now=timezone.now()) == 1
     assert alerts.send_expiry_digests(now=timezone.now()) == 0  # the same week: nothing more
     [digest] = mail.outbox

@@ -57,26 +57,27 @@ class Command(BaseCommand):
         self.stderr.write(f"Nothing needs re-authorisation or lapses within {within} days.")
 
     def _rows(self, records, total: int):
-        for n, row in enumerate(records, start=1):
-            if n % PROGRESS == 0:
-                self.stderr.write(f"  … {n} of {total}")
+        self.written = 0
+        for row in records:
+            self.written += 1
+            if self.written % PROGRESS == 0:
+                self.stderr.write(f"  … {self.written} of {total}")
             yield row
 
     def _write(self, records, fmt: str, total: int) -> int:
-        out, n = self.stdout, 0
+        """Write the rows as they come from the cursor; the number written."""
+        rows, out = self._rows(records, total), self.stdout
         if fmt == "json":
-            out.write("[")
-            for n, row in enumerate(self._rows(records, total), start=1):
-                out.write(("," if n > 1 else "") + json.dumps(exports.json_row(row)), ending="")
+            out.write("[", ending="")
+            for i, row in enumerate(rows):
+                out.write(("," if i else "") + json.dumps(exports.json_row(row)), ending="")
             out.write("]")
-            return n
-        if fmt == "csv":
-            for line in exports.csv_lines_of(self._rows(records, total)):
+        elif fmt == "csv":
+            for line in exports.csv_lines_of(rows):
                 out.write(line, ending="")
-                n += 1
-            return max(0, n - 1)  # the header is not a row
-        for n, row in enumerate(self._rows(records, total), start=1):
-            cells = [exports.cell(row[c]) or "—" for c in TABLE_COLUMNS]
-            cells[-1] = cells[-1][:80]
-            out.write("  ".join(cells))
-        return n
+        else:
+            for row in rows:
+                cells = [exports.cell(row[c]) or "—" for c in TABLE_COLUMNS]
+                cells[-1] = cells[-1][:80]
+                out.write("  ".join(cells))
+        return self.written
