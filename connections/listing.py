@@ -31,6 +31,7 @@ SORTS = {
     "created": "created_at",
 }
 PER_PAGE_CHOICES = (25, 50, 100, 200)
+DEFAULT_PER_PAGE = 50
 MAX_WITHIN_DAYS = 3650
 
 
@@ -103,7 +104,8 @@ class ConnectionFilterForm(forms.Form):
         required=False,
         coerce=int,
         empty_value=None,
-        choices=[(n, n) for n in PER_PAGE_CHOICES],
+        choices=[("", f"{DEFAULT_PER_PAGE} rows")]
+        + [(n, f"{n} rows") for n in PER_PAGE_CHOICES if n != DEFAULT_PER_PAGE],
         label="Rows",
     )
 
@@ -269,7 +271,7 @@ def connection_table(
     )
     now = now or timezone.now()
     filtered = sort_connections(filter_connections(qs, form.filters, now=now), form.sort_key)
-    per_page = form.filters.get("per_page") or 50
+    per_page = form.filters.get("per_page") or DEFAULT_PER_PAGE
     page = Paginator(rows(filtered), per_page).get_page(data.get("page"))
     base = {k: v for k, v in form.filters.items() if v not in (None, "")}
     base["sort"] = form.sort_key

@@ -54,3 +54,10 @@ def when(dt: datetime | None, empty: str = "—"):
         dt.isoformat(),
         exact(dt),
     )
+
+
+@register.filter
+def ends(dt: datetime | None, verb: str = "ends,ended") -> str:
+    """"ends" for a time to come, "ended" for one gone: `{{ dt|ends }} {{ dt|when }}`."""
+    future, past = verb.split(",")
+    return future if dt is None or dt > timezone.now() else past
