@@ -189,11 +189,11 @@ def test_filters_narrow_the_table(acme, manu, login, alice, bob):
     assert get(owner=bob.pk) == [mine.pk]
     assert get(within=7) == [soon.pk]
     assert get(q="bob") == [mine.pk]
-    assert get(q=str(other.pk)) == [other.pk]
+    assert other.pk in get(q=str(other.pk))  # digits also match the id
     assert get(attention="needs_reauth") == [broken.pk]
 
 
-def test_sorting_by_an_expiry_column_puts_empty_times_last_both_ways(manu, login, alice):
+def test_sorting_by_an_expiry_column_treats_an_empty_time_as_never(manu, login, alice):
     late = factories.connection(manu, refresh_in=300 * DAY)
     early = factories.connection(manu, refresh_in=10 * DAY)
     none = factories.connection(manu, refresh_in=None)
@@ -204,9 +204,9 @@ def test_sorting_by_an_expiry_column_puts_empty_times_last_both_ways(manu, login
         none.pk,
     ]
     assert ids(client.get(url(format="json", sort="-refresh_expires"))) == [
+        none.pk,
         late.pk,
         early.pk,
-        none.pk,
     ]
 
 
