@@ -104,6 +104,15 @@ for path in json.loads('{paths}'):
     counts[path] = len(ctx.captured_queries)
 print(json.dumps(counts))
 """
+FACTS = """
+import json
+from connections.models import Connection, PrivateApp
+from portal.models import Membership
+a = PrivateApp.objects.filter(tenant__slug="bench", provider="manus").first()
+o = Membership.objects.filter(tenant__slug="bench", role="member").first()
+print(json.dumps({"app": a.pk, "owner": o.user_id, "total": Connection.objects.count(),
+                  "tenant": Connection.objects.filter(tenant__slug="bench").count()}))
+"""
 VACUUM = """
 from django.db import connection
 with connection.cursor() as c:
@@ -171,47 +180,48 @@ def main() -> None:
     parser.add_argument(
         "--database-url", default="postgres://postgres@127.0.0.1:5432/portal_bench_report"
     )
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", action="store_true", help="measure a database kept by --keep")
     args = parser.parse_args()
     if not 1 <= args.runs <= 50 or not 1000 <= args.tenant_rows <= args.total_rows <= 5_000_000:
         raise SystemExit("runs 1-50; 1000 <= tenant rows <= total rows <= 5,000,000")
     exit_on_sigterm()
     db = urlparse(args.database_url).path.lstrip("/")
-    psql(args.database_url, f'DROP DATABASE IF EXISTS "{db}"')
-    psql(args.database_url, f'CREATE DATABASE "{db}"')
+    if not args.reuse:
+        psql(args.database_url, f'DROP DATABASE IF EXISTS "{db}"')
+        psql(args.database_url, f'CREATE DATABASE "{db}"')
     try:
         with scratch_dir("report-bench-") as var_dir:
             run(args, var_dir)
     finally:
-        psql(args.database_url, f'DROP DATABASE IF EXISTS "{db}"')
+        if not args.keep:
+            psql(args.database_url, f'DROP DATABASE IF EXISTS "{db}"')
 
 
-def run(args, var_dir: str) -> None:
-    env = environment(var_dir, DATABASE_URL=args.database_url, CELERY_BROKER_URL="memory://")
-    setup = time.monotonic()
-    manage(env, "migrate", "--noinput")
+def make_data(env: dict, args) -> None:
     manage(env, "shell", "-c", PEOPLE.format(password=PASSWORD))
     manage(
         env, "synthetic_connections", "--tenant", "bench", "--count", str(args.tenant_rows),
         "--events", str(args.events), timeout=1800,
     )
-    manage(env, "shell", "-c", "from connections import activity; activity.roll_up()")
     rest = args.total_rows - args.tenant_rows
     copies = -(-rest // args.tenant_rows) if rest else 0
     if copies:
         rows_each = -(-rest // copies)
         manage(env, "shell", "-c", COPY.format(copies=copies, rows_each=rows_each), timeout=3600)
     manage(env, "shell", "-c", VACUUM, timeout=1800)
-    facts = json.loads(manage(env, "shell", "-c", (
-        "import json\nfrom connections.models import Connection, PrivateApp\n"
-        "from portal.models import Membership\n"
-        "a = PrivateApp.objects.filter(tenant__slug='bench', provider='manus').first()\n"
-        "o = Membership.objects.filter(tenant__slug='bench', role='member').first()\n"
-        "print(json.dumps({'app': a.pk, 'owner': o.user_id, 'total': Connection.objects.count(),"
-        " 'tenant': Connection.objects.filter(tenant__slug='bench').count()}))"
-    )).strip().splitlines()[-1])
+
+
+def run(args, var_dir: str) -> None:
+    env = environment(var_dir, DATABASE_URL=args.database_url, CELERY_BROKER_URL="memory://")
+    setup = time.monotonic()
+    manage(env, "migrate", "--noinput")
+    if not args.reuse:
+        make_data(env, args)
+    facts = json.loads(manage(env, "shell", "-c", FACTS).strip().splitlines()[-1])
     print(
         f"data: {facts['tenant']:,} connections in the tenant, {facts['total']:,} in the "
-        f"database, {args.events:,} audit events; set up in {time.monotonic() - setup:.0f} s"
+        f"database; set up in {time.monotonic() - setup:.0f} s"
     )
     targets = pages(facts["app"], facts["owner"])
     port = free_port()

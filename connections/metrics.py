@@ -7,6 +7,7 @@ workers (README). Gauges about the data (connections by status, the last beat) a
 the database when scraped, so they agree whichever process answers.
 """
 
+import logging
 import os
 from pathlib import Path
 
@@ -17,6 +18,8 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.PROMETHEUS_MULTIP
 Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 from prometheus_client import Counter, Histogram  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 REFRESHES = Counter(
     "portal_refreshes",
@@ -47,3 +50,18 @@ RATE_LIMIT_WAIT_SECONDS = Counter(
     "Seconds provider requests spent waiting for rate-limit slots.",
     ["provider"],
 )
+
+
+def inc(counter: Counter, *labels: str, amount: float = 1.0) -> None:
+    """Count, and never fail the work being counted (a full disk, a removed directory)."""
+    try:
+        counter.labels(*labels).inc(amount)
+    except (OSError, ValueError):
+        log.warning("could not record the metric %s", counter._name, exc_info=True)
+
+
+def observe(histogram: Histogram, value: float, *labels: str) -> None:
+    try:
+        histogram.labels(*labels).observe(value)
+    except (OSError, ValueError):
+        log.warning("could not record the metric %s", histogram._name, exc_info=True)

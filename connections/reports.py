@@ -167,7 +167,11 @@ def attention(qs: QuerySet[Connection], *, tenant, counts: dict, now: datetime) 
             continue
         examples = rows(qs.filter(filters[item.key]))
         if item.key == Attention.FAILING:
-            examples = _failing_since(examples).order_by("-failure_count", "id")
+            # The five first, then when each began failing: the subquery runs for those
+            # five, not for every failing row.
+            top = examples.order_by("-failure_count", "id").values_list("pk", flat=True)
+            chosen = rows(Connection.objects.filter(pk__in=list(top[:EXAMPLES])))
+            examples = _failing_since(chosen).order_by("-failure_count", "id")
         else:
             examples = examples.order_by("refresh_expires_at", "id")
         item.examples = list(examples[:EXAMPLES])

@@ -72,7 +72,7 @@ def refresh_connection(connection_id: int, *, reason: str, force: bool = False) 
         finally:
             if outcome != Outcome.REFRESHED:  # storing the tokens released it
                 lease.release(conn.pk, owner=owner)
-    metrics.REFRESHES.labels(conn.app.provider, outcome).inc()
+    metrics.inc(metrics.REFRESHES, conn.app.provider, outcome)
     return outcome
 
 
@@ -101,14 +101,14 @@ def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcom
             before_send=lambda: lease.extend(conn, owner=owner),
         )
     except ProviderError as exc:
-        metrics.REFRESH_SECONDS.labels(app.provider).observe(time.monotonic() - started)
-        metrics.REFRESH_FAILURES.labels(app.provider, exc.kind).inc()
+        metrics.observe(metrics.REFRESH_SECONDS, time.monotonic() - started, app.provider)
+        metrics.inc(metrics.REFRESH_FAILURES, app.provider, exc.kind)
         return _classify(conn, exc, owner=owner)
     answered, took = timezone.now(), time.monotonic() - started
     stored = store_answer(  # first, before anything else (metrics included)
         conn=conn, tokens=tokens, sent_hash=conn.refresh_token_hash, owner=owner, answered=answered
     )
-    metrics.REFRESH_SECONDS.labels(app.provider).observe(took)
+    metrics.observe(metrics.REFRESH_SECONDS, took, app.provider)
     if stored == Stored.ORPHANED:
         return Outcome.SUPERSEDED
     if stored == Stored.ALREADY:

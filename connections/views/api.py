@@ -80,7 +80,7 @@ def _counted(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
-        metrics.TOKEN_API_REQUESTS.labels(str(response.status_code)).inc()
+        metrics.inc(metrics.TOKEN_API_REQUESTS, str(response.status_code))
         return response
 
     return wrapper

@@ -120,3 +120,15 @@ def test_metrics_refuse_other_networks_unless_the_bearer_token_matches(client, d
     scrape(client, HTTP_AUTHORIZATION="Bearer s3cret-scrape-token", **far)
     # a wrong token is refused even from an allowed network
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+
+
+def test_a_metric_that_cannot_be_written_never_fails_the_work(monkeypatch):
+    from connections import metrics
+
+    def broken(*labels):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(metrics.REFRESHES, "labels", broken)
+    monkeypatch.setattr(metrics.REFRESH_SECONDS, "labels", broken)
+    metrics.inc(metrics.REFRESHES, "manus", "refreshed")
+    metrics.observe(metrics.REFRESH_SECONDS, 0.1, "manus")

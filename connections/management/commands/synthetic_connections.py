@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from connections import activity
 from connections.models import AuditEvent, Connection, PrivateApp
 from connections.providers import PROVIDERS
 from portal.models import Tenant
@@ -68,6 +69,7 @@ class Command(BaseCommand):
             self.stderr.write(f"  {made} of {count} connections")
         if options["events"]:
             self._events(found, rng, apps, options["events"], now)
+            activity.roll_up(now=now, hours=activity.BACKFILL_HOURS)  # the chart shows them now
         self.stdout.write(f"{count} synthetic connections in {found.slug}")
 
     def _apps(self, tenant) -> list[PrivateApp]:
