@@ -6,9 +6,9 @@ class the stylesheet colours, each with a <title> that says its exact figure.
 """
 
 from dataclasses import dataclass
+from html import escape
 
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 900, 180
 LEFT, RIGHT, BOTTOM, TOP = 40, 60, 22, 8  # room for the axis labels
@@ -41,34 +41,30 @@ class Chart:
 
     @property
     def svg(self) -> SafeString:
-        grid = format_html_join(
-            "",
-            '<line x1="{}" x2="{}" y1="{}" y2="{}" class="grid"/>'
-            '<text x="{}" y="{}" class="axis" text-anchor="end" dominant-baseline="middle">{}'
-            "</text>",
-            ((LEFT, self.width - RIGHT, y, y, LEFT - 6, y, value) for y, value in self.y_labels),
+        """The markup, joined as plain strings: every value is a number or our own label
+        (a date, a count), and the text is escaped: format_html_join's per-argument
+        escaping cost more than the rest of the chart."""
+        parts = [
+            f'<svg viewBox="0 0 {self.width} {self.height}" role="img" '
+            f'aria-label="{escape(self.title)}: {self.total} in all" preserveAspectRatio="none">'
+        ]
+        for y, value in self.y_labels:
+            parts.append(
+                f'<line x1="{LEFT}" x2="{self.width - RIGHT}" y1="{y}" y2="{y}" class="grid"/>'
+                f'<text x="{LEFT - 6}" y="{y}" class="axis" text-anchor="end" '
+                f'dominant-baseline="middle">{value}</text>'
+            )
+        parts.extend(
+            f'<rect x="{b.x}" y="{b.y}" width="{b.width}" height="{b.height}" '
+            f'class="{b.css}"><title>{escape(b.title)}</title></rect>'
+            for b in self.bars
         )
-        rects = format_html_join(
-            "",
-            '<rect x="{}" y="{}" width="{}" height="{}" class="{}"><title>{}</title></rect>',
-            ((b.x, b.y, b.width, b.height, b.css, b.title) for b in self.bars),
+        parts.extend(
+            f'<text x="{x}" y="{self.height - 6}" class="axis">{escape(text)}</text>'
+            for x, text in self.x_labels
         )
-        ticks = format_html_join(
-            "",
-            '<text x="{}" y="{}" class="axis">{}</text>',
-            ((x, self.height - 6, text) for x, text in self.x_labels),
-        )
-        return format_html(
-            '<svg viewBox="0 0 {} {}" role="img" aria-label="{}: {} in all" '
-            'preserveAspectRatio="none">{}{}{}</svg>',
-            self.width,
-            self.height,
-            self.title,
-            self.total,
-            grid,
-            rects,
-            ticks,
-        )
+        parts.append("</svg>")
+        return mark_safe("".join(parts))  # noqa: S308 - numbers and escaped text only
 
 
 def _nice_max(value: int) -> int:

@@ -16,7 +16,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from connections.models import Connection, PrivateApp
-from connections.providers import PROVIDER_CHOICES
+from connections.providers import PROVIDER_CHOICES, Grant
 
 Status = Connection.Status
 REFRESHABLE = (Status.ACTIVE, Status.FAILING)
@@ -58,7 +58,7 @@ def lapsing_q(now: datetime, days: int) -> Q:
     return Q(status__in=REFRESHABLE, refresh_expires_at__lte=now + timedelta(days=days))
 
 
-def attention_q(kind: str, *, now: datetime, within_days: int = 30) -> Q:
+def attention_q(kind: str, *, tenant, now: datetime, within_days: int = 30) -> Q:
     if kind == Attention.NEEDS_REAUTH:
         return Q(status=Status.NEEDS_REAUTH)
     if kind == Attention.FAILING:
@@ -66,14 +66,20 @@ def attention_q(kind: str, *, now: datetime, within_days: int = 30) -> Q:
     if kind == Attention.REVOKE_PENDING:
         return Q(revoke_retry_at__isnull=False)
     if kind == Attention.COLD:
-        # Should be warm (the app keeps it warm, or a service account), is refreshable and
-        # enabled, yet its access token has expired: services asking now wait for a refresh.
-        # The apps are a subquery (a handful of rows), so counting reads one index.
-        enabled = PrivateApp.objects.exclude(status=PrivateApp.Status.DISABLED)
-        warm = enabled.filter(refresh_policy=PrivateApp.RefreshPolicy.WARM)
-        return Q(status__in=REFRESHABLE, access_expires_at__lt=now) & (
-            Q(app_id__in=warm.values("pk"))
-            | Q(kind=Connection.Kind.SERVICE, app_id__in=enabled.values("pk"))
+        # Should be warm (an app that keeps tokens warm, or a service grant, whose
+        # connections are all service accounts), is refreshable and enabled, yet its access
+        # token has expired: services asking now wait for a refresh. The tenant's few such
+        # apps are listed first, so the database reads only their expired tokens on the
+        # (app, access_expires_at) index.
+        apps = PrivateApp.objects.filter(tenant=tenant).exclude(status=PrivateApp.Status.DISABLED)
+        warm = apps.filter(
+            Q(refresh_policy=PrivateApp.RefreshPolicy.WARM)
+            | ~Q(grant_type=Grant.AUTHORIZATION_CODE)
+        )
+        return Q(
+            app_id__in=list(warm.values_list("pk", flat=True)),
+            status__in=REFRESHABLE,
+            access_expires_at__lt=now,
         )
     if kind == Attention.LAPSING:
         return lapsing_q(now, within_days)
@@ -136,7 +142,9 @@ class ConnectionFilterForm(forms.Form):
         return self.filters.get("sort") or self.default_sort
 
 
-def filter_connections(qs: QuerySet[Connection], filters: dict, *, now: datetime) -> QuerySet:
+def filter_connections(
+    qs: QuerySet[Connection], filters: dict, *, tenant, now: datetime
+) -> QuerySet:
     if q := (filters.get("q") or "").strip():
         match = Q(account_name__icontains=q) | Q(account_id__icontains=q)
         if q.isdigit() and len(q) < 19:
@@ -152,7 +160,9 @@ def filter_connections(qs: QuerySet[Connection], filters: dict, *, now: datetime
         qs = qs.filter(user_id=filters["owner"])
     within = filters.get("within")
     if filters.get("attention"):
-        qs = qs.filter(attention_q(filters["attention"], now=now, within_days=within or 30))
+        qs = qs.filter(
+            attention_q(filters["attention"], tenant=tenant, now=now, within_days=within or 30)
+        )
     elif within:
         qs = qs.filter(lapsing_q(now, within))
     return qs
@@ -272,7 +282,9 @@ def connection_table(
         data, tenant=tenant, membership=membership, default_sort=default_sort
     )
     now = now or timezone.now()
-    filtered = sort_connections(filter_connections(qs, form.filters, now=now), form.sort_key)
+    filtered = sort_connections(
+        filter_connections(qs, form.filters, tenant=tenant, now=now), form.sort_key
+    )
     per_page = form.filters.get("per_page") or DEFAULT_PER_PAGE
     page = Paginator(filtered.values_list("pk", flat=True), per_page).get_page(data.get("page"))
     page.object_list = page_rows(list(page.object_list))

@@ -218,10 +218,16 @@ class Connection(models.Model):
             ),
             models.Index(
                 fields=["tenant", "access_expires_at", "id"],
-                include=["status", "kind", "app"],
+                include=["status"],
                 name="conn_tenant_access_idx",
             ),
             models.Index(fields=["tenant", "next_refresh_at", "id"], name="conn_tenant_next_idx"),
+            # "Not kept warm": the expired access tokens of the apps that keep them warm.
+            models.Index(
+                fields=["app", "access_expires_at"],
+                include=["status", "tenant"],
+                name="conn_app_access_idx",
+            ),
             models.Index(fields=["tenant", "last_refreshed_at", "id"], name="conn_tenant_last_idx"),
         ]
 

@@ -91,11 +91,15 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='connection',
-            index=models.Index(fields=['tenant', 'access_expires_at', 'id'], include=('status', 'kind', 'app'), name='conn_tenant_access_idx'),
+            index=models.Index(fields=['tenant', 'access_expires_at', 'id'], include=('status',), name='conn_tenant_access_idx'),
         ),
         migrations.AddIndex(
             model_name='connection',
             index=models.Index(fields=['tenant', 'next_refresh_at', 'id'], name='conn_tenant_next_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='connection',
+            index=models.Index(fields=['app', 'access_expires_at'], include=('status', 'tenant'), name='conn_app_access_idx'),
         ),
         migrations.AddIndex(
             model_name='connection',

@@ -52,7 +52,7 @@ def expiry_report(request: HttpRequest) -> HttpResponse:
             f'attachment; filename="{request.tenant.slug}-connections-{stamp}.csv"'
         )
         return response
-    counts = reports.summary(visible, now=now)
+    counts = reports.summary(visible, tenant=request.tenant, now=now)
     if fmt == "json":
         return _json(request, table, counts, now)
     context = {

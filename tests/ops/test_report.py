@@ -50,7 +50,7 @@ def boundaries(manu, alice):
 
 
 def test_each_bucket_counts_exactly_the_connections_on_its_side_of_the_edge(boundaries, acme):
-    counts = reports.summary(Connection.objects.filter(tenant=acme), now=timezone.now())
+    counts = reports.summary(Connection.objects.filter(tenant=acme), tenant=acme, now=timezone.now())
 
     assert counts.total == 10
     assert counts.by_status == {
@@ -75,7 +75,7 @@ def test_on_demand_and_disabled_apps_are_never_reported_as_not_kept_warm(acme):
     warm = factories.app(acme)
     for app in (lazy, off, warm):
         factories.connection(app, access_in=-MINUTE)
-    counts = reports.summary(Connection.objects.filter(tenant=acme), now=timezone.now())
+    counts = reports.summary(Connection.objects.filter(tenant=acme), tenant=acme, now=timezone.now())
     assert counts.attention["cold"] == 1
 
 

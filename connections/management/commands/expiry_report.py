@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connections import exports
-from connections.listing import attention_q, lapsing_q
+from connections.listing import lapsing_q
 from connections.models import Connection
 from portal.models import Tenant
 
@@ -44,7 +44,7 @@ class Command(BaseCommand):
             qs = qs.filter(tenant=found)
         now = timezone.now()
         due = qs.filter(
-            Q(attention_q("needs_reauth", now=now)) | lapsing_q(now, within)
+            Q(status=Connection.Status.NEEDS_REAUTH) | lapsing_q(now, within)
         ).order_by("tenant_id", "refresh_expires_at", "id")
         total = due.count()
         self.stderr.write(f"{total} connection(s) need attention; writing them…")
