@@ -46,6 +46,8 @@ class Item:
     query: dict
     examples: list = field(default_factory=list)
     severity: str = "warn"
+    #: what the link to the whole list says, when it lists more than `count`
+    link_text: str = ""
 
     @property
     def href(self) -> str:
@@ -156,10 +158,11 @@ def attention(qs: QuerySet[Connection], *, tenant, counts: dict, now: datetime) 
         ),
         Item(
             "lapsing_30",
-            "Refresh tokens ending within 30 days",
+            "Refresh tokens ending in 8 to 30 days",
             "Plan a reconnect for these.",
             counts["lapsing_30"] - counts["lapsing_7"],
             {"attention": Attention.LAPSING, "within": 30, "sort": "refresh_expires"},
+            link_text=f"Show all {counts['lapsing_30']:,} ending within 30 days",
         ),
         Item(
             Attention.COLD,

@@ -35,7 +35,7 @@ def test_ops_finds_what_needs_attention_and_downloads_the_csv(live_server, page:
     page.fill("#id_username", "olive")
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
-    page.get_by_role("link", name="Report").click()
+    page.get_by_role("link", name="Report", exact=True).click()
     expect(page.get_by_role("heading", name="Token expiry report")).to_be_visible()
 
     attention = page.get_by_test_id("attention")
