@@ -41,7 +41,9 @@ def test_the_list_and_detail_show_status_account_and_expiry(login, bob, connecte
     detail = client.get(url("connection_detail", conn)).content.decode()
 
     assert "Acme Oy" in listing and "status-active" in listing
-    assert f'title="{conn.access_expires_at.isoformat()}' in listing
+    # the exact time is on the page beside the words, not only in a tooltip
+    assert f'datetime="{conn.access_expires_at.isoformat()}"' in listing
+    assert f'data-exact="{conn.access_expires_at.isoformat()}"' in listing
     assert "API_ALL" in detail and "Authorised" in detail
     assert conn.access_token not in detail and conn.refresh_token not in detail
 
