@@ -52,7 +52,8 @@ def test_thirty_manus_refreshes_under_ten_per_ten_seconds_get_no_429(make_app, c
     assert not AuditEvent.objects.filter(app=app, kind="refresh_failed").exists()
     minimum = (N // LIMIT - 1) * WINDOW  # 10 now, 10 after one window, 10 after two
     print(f"{N} refreshes at {LIMIT}/{WINDOW}s took {elapsed:.2f}s (minimum {minimum}s)")
-    assert minimum <= elapsed <= minimum * 1.1
+    # Held back, never early; no upper bound: a loaded CI box is slower, never wrong.
+    assert minimum <= elapsed
 
 
 def test_code_exchanges_take_slots_and_one_held_back_is_never_sent(make_app, connect, monkeypatch):
