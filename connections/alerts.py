@@ -26,8 +26,16 @@ TOLD_ROLES = (Membership.Role.ADMIN, Membership.Role.OPS)
 DIGEST_ROWS = 50
 
 
-def recipients(tenant: Tenant, *, owner_id: int | None = None) -> list[str]:
+#: the profile switch each kind of alert honours (portal.models.Profile)
+REAUTH, DIGEST = "notify_reauth", "notify_digest"
+
+
+def recipients(tenant: Tenant, *, owner_id: int | None = None, wants: str = REAUTH) -> list[str]:
+    """Admins and ops who did not turn this kind of alert off, and the connection's owner
+    (always: it is theirs). Only confirmed addresses: User.email is set by an invitation or a
+    confirmation link, never typed in unchecked."""
     people = Membership.objects.filter(tenant=tenant, role__in=TOLD_ROLES)
+    people = people.exclude(**{f"user__profile__{wants}": False})
     emails = list(people.exclude(user__email="").values_list("user__email", flat=True))
     if owner_id:
         owner = (
@@ -57,13 +65,14 @@ def send(
     path: str = "",
     key: str = "",
     owner_id: int | None = None,
+    wants: str = REAUTH,
 ) -> int:
     """Send now (a task's body); the number of recipients, 0 when already sent or nobody to
     tell. A mail server that fails releases the claim, so a retry can send it."""
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return 0
-    emails = recipients(tenant, owner_id=owner_id)
+    emails = recipients(tenant, owner_id=owner_id, wants=wants)
     if not emails:
         return 0
     notice = _claim(key, tenant, subject) if key else None
@@ -122,6 +131,7 @@ def send_expiry_digests(*, now: datetime | None = None) -> int:
             body=body,
             path=f"{report}?attention=lapsing&within={days}&sort=refresh_expires#table",
             key=key,
+            wants=DIGEST,
         ):
             sent += 1
     return sent

@@ -1,8 +1,24 @@
 """The audit trail: one row per change to an app, a secret, a token or a key; never a secret."""
 
+import contextvars
+from contextlib import contextmanager
+
 from connections.models import AuditEvent
 
 Kind = AuditEvent.Kind
+#: the person whose click is being carried out; events recorded meanwhile name them
+_acting = contextvars.ContextVar("audit_acting", default=None)
+
+
+@contextmanager
+def acting(user):
+    """Events recorded inside the block without an actor are the person's: a manual refresh's
+    "Refreshed" (or "Refresh failed") is by whoever clicked, not "system"."""
+    token = _acting.set(user)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
 
 
 def record(
@@ -16,6 +32,8 @@ def record(
     request_id: str = "",
     **data,
 ) -> AuditEvent:
+    if actor is None:
+        actor = _acting.get()
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     return AuditEvent.objects.create(

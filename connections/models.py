@@ -318,6 +318,11 @@ class AuditEvent(models.Model):
         TESTED = "tested", "Tested"
         API_KEY_CREATED = "api_key_created", "API key created"
         API_KEY_REVOKED = "api_key_revoked", "API key revoked"
+        MEMBER_INVITED = "member_invited", "Person invited"
+        INVITATION_REVOKED = "invitation_revoked", "Invitation withdrawn"
+        MEMBER_JOINED = "member_joined", "Person joined"
+        ROLE_CHANGED = "role_changed", "Role changed"
+        MEMBER_REMOVED = "member_removed", "Person removed"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="events")
     app = models.ForeignKey(

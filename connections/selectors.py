@@ -1,13 +1,18 @@
 """Reads: what pages show. Keyword-only, scoped by tenant."""
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from connections.models import Connection, PrivateApp
 
 
-def dashboard_summary(*, tenant, user) -> dict:
-    apps = PrivateApp.objects.filter(tenant=tenant).annotate(n_connections=Count("connections"))
+def dashboard_summary(*, tenant, user, own_only: bool) -> dict:
+    """own_only (members): the counts are of the person's own connections."""
     connections = Connection.objects.filter(tenant=tenant).select_related("app")
+    per_app = Count("connections")
+    if own_only:
+        connections = connections.filter(user=user)
+        per_app = Count("connections", filter=Q(connections__user=user))
+    apps = PrivateApp.objects.filter(tenant=tenant).annotate(n_connections=per_app)
     by_status = dict(connections.values_list("status").annotate(n=Count("id")))
     return {
         "apps": apps,

@@ -1,6 +1,6 @@
 """Tenant-scoped URLs (mounted under /t/<tenant_slug>/); each views module owns its list."""
 
-from connections.views import apps, audit_log, connect, connections, keys, report
+from connections.views import apps, audit_log, connect, connections, keys, members, report
 
 urlpatterns = (
     apps.urlpatterns
@@ -9,4 +9,5 @@ urlpatterns = (
     + keys.urlpatterns
     + report.urlpatterns
     + audit_log.urlpatterns
+    + members.urlpatterns
 )

@@ -1,4 +1,4 @@
-"""The idle timeout: a signed-in user who made no request for SESSION_IDLE_SECONDS is signed out."""
+"""Sessions: the idle timeout, "sign out everywhere", and the second factor before any page."""
 
 import time
 from datetime import timedelta
@@ -6,6 +6,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.views import redirect_to_login
+from django.dispatch import receiver
+from django.urls import Resolver404, resolve, reverse
+from django_otp import user_has_device
+
+from portal.models import Membership, Profile
 
 #: the session key holding the time (Unix seconds) of the user's previous request
 LAST_SEEN = "portal_last_seen"
@@ -38,3 +45,73 @@ class IdleTimeoutMiddleware:
                     request.session.set_expiry(timedelta(seconds=settings.SESSION_COOKIE_AGE))
                 request.session[LAST_SEEN] = now
         return self.get_response(request)
+
+
+#: the session key holding when (Unix seconds) this sign-in happened
+LOGIN_AT = "portal_login_at"
+
+
+@receiver(user_logged_in)
+def _remember_login_time(sender, request, user, **kwargs):
+    if request is not None and hasattr(request, "session"):
+        request.session[LOGIN_AT] = time.time()
+
+
+class SignOutEverywhereMiddleware:
+    """End a session that began before its person pressed "Sign out everywhere" (their
+    profile's sessions_valid_after): every browser they were signed in on, at its next request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            cutoff = (
+                Profile.objects.filter(user=request.user)
+                .values_list("sessions_valid_after", flat=True)
+                .first()
+            )
+            if cutoff and request.session.get(LOGIN_AT, 0) < cutoff.timestamp():
+                logout(request)
+                messages.info(request, "You were signed out everywhere; sign in again.")
+        return self.get_response(request)
+
+
+#: pages a signed-in person reaches before the second factor: the code, enrolment, sign-out
+SECOND_FACTOR_FREE = {"otp_verify", "otp_setup", "logout"}
+
+
+class SecondFactorMiddleware:
+    """After the password, a person with a TOTP device (or recovery codes) must give a code
+    before any page; with REQUIRE_TOTP_FOR_ADMINS, a tenant admin (or superuser) without one
+    must enrol first. Needs django_otp's OTPMiddleware before it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated and not user.is_verified() and not self._free(request):
+            target = None
+            if user_has_device(user):
+                target = "otp_verify"
+            elif settings.REQUIRE_TOTP_FOR_ADMINS and is_any_admin(user):
+                target = "otp_setup"
+            if target:
+                return redirect_to_login(request.get_full_path(), login_url=reverse(target))
+        return self.get_response(request)
+
+    @staticmethod
+    def _free(request) -> bool:
+        if request.path.startswith(f"/{settings.STATIC_URL.strip('/')}/"):
+            return True
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return True  # a 404 is a 404, signed in or not
+        # The emulated providers are another site that happens to share the process.
+        return match.url_name in SECOND_FACTOR_FREE or request.path.startswith("/sandbox/")
+
+
+def is_any_admin(user) -> bool:
+    return user.is_superuser or Membership.objects.filter(user=user, role="admin").exists()

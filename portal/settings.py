@@ -1,6 +1,7 @@
 """Settings come from the environment (django-environ); see .env.example for every variable."""
 
 import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -46,6 +47,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "csp",  # django-csp: its system checks; the header comes from CSPMiddleware
+    "axes",  # django-axes: sign-in throttling, on /login/ and /admin/login/ alike
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",  # recovery codes
     "portal",
     "connections",
     *(["sandbox"] if SANDBOX_ENABLED else []),
@@ -59,9 +64,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.middleware.IdleTimeoutMiddleware",
+    "portal.middleware.SignOutEverywhereMiddleware",
+    "portal.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -113,6 +122,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes first: a locked-out username or address is refused before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Sign-in throttling (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords for one username,
+# or from one client address, that username or address is locked for LOGIN_LOCKOUT_MINUTES.
+# `manage.py axes_reset_username NAME` / `axes_reset_ip ADDRESS` / `axes_reset` lift it.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The client address is REMOTE_ADDR; behind LOGIN_TRUSTED_PROXIES proxies, the address they
+# appended to X-Forwarded-For (portal/client_ip.py). Never a header a client can forge.
+LOGIN_TRUSTED_PROXIES = env.int("LOGIN_TRUSTED_PROXIES", default=0)
+AXES_CLIENT_IP_CALLABLE = "portal.client_ip.client_ip"
+# TOTP second factor (django-otp): anyone can enrol on their profile; with this on, tenant
+# admins must, before any page but enrolment.
+REQUIRE_TOTP_FOR_ADMINS = env.bool("REQUIRE_TOTP_FOR_ADMINS", default=False)
+OTP_TOTP_ISSUER = "Integration portal"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

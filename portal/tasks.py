@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.core.mail import send_mail
 from django.db.models import F
 from django.utils import timezone
 
@@ -13,3 +14,10 @@ def heartbeat(name: str = "beat") -> None:
     )
     if not updated:
         Heartbeat.objects.get_or_create(name=name, defaults={"beat_at": timezone.now(), "count": 1})
+
+
+@shared_task(name="portal.tasks.send_email")
+def send_email(recipients: list[str], subject: str, body: str) -> int:
+    """A mail to a person (an invitation, an address to confirm), queued after commit so no
+    request waits on SMTP."""
+    return send_mail(subject, body, None, recipients)

@@ -3,13 +3,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import views
+from portal import account, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include(account.urlpatterns)),
     path("t/<slug:tenant_slug>/", views.dashboard, name="dashboard"),
     path("t/<slug:tenant_slug>/", include("connections.urls")),
     path("", include("connections.api_urls")),

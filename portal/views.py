@@ -28,5 +28,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/dashboard.html",
-        dashboard_summary(tenant=request.tenant, user=request.user),
+        dashboard_summary(
+            tenant=request.tenant,
+            user=request.user,
+            own_only=request.membership.role == request.membership.Role.MEMBER,
+        ),
     )

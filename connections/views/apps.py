@@ -20,6 +20,7 @@ from connections.providers import PROVIDERS
 from connections.urls_helpers import callback_url
 from portal.csp_helpers import allow_form_redirect
 from portal.fields import decrypt, encrypt
+from portal.models import Membership
 from portal.tenancy import admin_only, any_member, get_in_tenant
 
 SECRET_ONCE = "registry_secret_once"
@@ -98,7 +99,10 @@ def app_create(request: HttpRequest) -> HttpResponse:
 @any_member
 def app_detail(request: HttpRequest, pk: int) -> HttpResponse:
     app = _app(request, pk)
-    counts = app.connections.aggregate(
+    mine = app.connections.all()
+    if request.membership.role == Membership.Role.MEMBER:
+        mine = mine.filter(user=request.user)  # members count (and see) their own
+    counts = mine.aggregate(
         total=Count("id"), reauth=Count("id", filter=Q(status=Connection.Status.NEEDS_REAUTH))
     )
     cb = callback_url()

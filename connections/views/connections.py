@@ -139,7 +139,8 @@ def run_test(conn: Connection) -> dict:
 @any_member
 def connection_test(request: HttpRequest, pk: int) -> HttpResponse:
     conn = connection_to_change(request, pk)
-    result = run_test(conn)
+    with audit.acting(request.user):
+        result = run_test(conn)
     audit.record(
         AuditEvent.Kind.TESTED,
         tenant=conn.tenant,
@@ -156,7 +157,9 @@ def connection_test(request: HttpRequest, pk: int) -> HttpResponse:
 @any_member
 def connection_refresh(request: HttpRequest, pk: int) -> HttpResponse:
     conn = connection_to_change(request, pk)
-    level, text = REFRESH_MESSAGES[lifecycle.connection_refresh(conn.pk, reason="manual", force=True)]
+    with audit.acting(request.user):
+        outcome = lifecycle.connection_refresh(conn.pk, reason="manual", force=True)
+    level, text = REFRESH_MESSAGES[outcome]
     messages.add_message(request, getattr(messages, level.upper()), text)
     return to_connection(conn)
 

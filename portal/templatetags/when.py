@@ -61,3 +61,16 @@ def ends(dt: datetime | None, verb: str = "ends,ended") -> str:
     """"ends" for a time to come, "ended" for one gone: `{{ dt|ends }} {{ dt|when }}`."""
     future, past = verb.split(",")
     return future if dt is None or dt > timezone.now() else past
+
+
+@register.filter
+def duration(delta) -> str:
+    """A timedelta in words: "15 minutes", "1 hour"."""
+    if delta is None:
+        return "a while"
+    seconds = max(60, int(delta.total_seconds()))
+    if seconds >= 3600 and seconds % 3600 == 0:
+        n, unit = seconds // 3600, "hour"
+    else:
+        n, unit = seconds // 60, "minute"
+    return f"{n} {unit}{'' if n == 1 else 's'}"
