@@ -9,7 +9,7 @@ import segno
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth import get_user_model, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.db import transaction
@@ -72,7 +72,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     form = ProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        type(user).objects.filter(pk=user.pk).update(
+        get_user_model().objects.filter(pk=user.pk).update(
             first_name=data["first_name"], last_name=data["last_name"]
         )
         Profile.objects.filter(pk=prefs.pk).update(
@@ -121,7 +121,7 @@ def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
         and fresh
         and secrets.compare_digest(prefs.pending_email_token_hash, _hash(token))
     ):
-        type(request.user).objects.filter(pk=request.user.pk).update(email=prefs.pending_email)
+        get_user_model().objects.filter(pk=request.user.pk).update(email=prefs.pending_email)
         Profile.objects.filter(pk=prefs.pk).update(pending_email="", pending_email_token_hash="")
         messages.success(request, f"{prefs.pending_email} is confirmed; notices go there now.")
     else:
