@@ -47,6 +47,10 @@ def wait_until_stored(conn, old_hash: str) -> None:
         lambda: Connection.objects.get(pk=conn.pk).refresh_token_hash != old_hash, timeout=60
     )
     wait_for(lambda: not spool.entries(conn.pk), timeout=30)
+    # The event is written just after the entry is dropped: stopping the worker before it
+    # would lose the event, not the tokens (seen once in CI).
+    spooled = AuditEvent.objects.filter(connection=conn, kind=AuditEvent.Kind.TOKENS_SPOOLED)
+    wait_for(spooled.exists, timeout=30)
 
 
 def assert_the_answer_was_stored(conn, old_hash: str) -> None:
