@@ -5,14 +5,20 @@ from django.db.models import Count, Q
 from connections.models import Connection, PrivateApp
 
 
+def apps_with_counts(*, tenant, user, own_only: bool):
+    """The tenant's apps with n_connections: the person's own when own_only (members)."""
+    per_app = Count("connections")
+    if own_only:
+        per_app = Count("connections", filter=Q(connections__user=user))
+    return PrivateApp.objects.filter(tenant=tenant).annotate(n_connections=per_app)
+
+
 def dashboard_summary(*, tenant, user, own_only: bool) -> dict:
     """own_only (members): the counts are of the person's own connections."""
     connections = Connection.objects.filter(tenant=tenant).select_related("app")
-    per_app = Count("connections")
     if own_only:
         connections = connections.filter(user=user)
-        per_app = Count("connections", filter=Q(connections__user=user))
-    apps = PrivateApp.objects.filter(tenant=tenant).annotate(n_connections=per_app)
+    apps = apps_with_counts(tenant=tenant, user=user, own_only=own_only)
     by_status = dict(connections.values_list("status").annotate(n=Count("id")))
     return {
         "apps": apps,

@@ -17,6 +17,7 @@ from connections import services
 from connections.forms import SECRET_FIELDS, AppForm, ProviderChoiceForm, SecretForm
 from connections.models import ClientSecret, Connection, PrivateApp
 from connections.providers import PROVIDERS
+from connections.selectors import apps_with_counts
 from connections.urls_helpers import callback_url
 from portal.csp_helpers import allow_form_redirect
 from portal.fields import decrypt, encrypt
@@ -60,8 +61,10 @@ def _warn_broad(request: HttpRequest, form: AppForm) -> None:
 
 @any_member
 def app_list(request: HttpRequest) -> HttpResponse:
-    apps = PrivateApp.objects.filter(tenant=request.tenant).annotate(
-        n_connections=Count("connections")
+    apps = apps_with_counts(
+        tenant=request.tenant,
+        user=request.user,
+        own_only=request.membership.role == Membership.Role.MEMBER,
     )
     return render(request, "connections/apps/list.html", {"apps": apps})
 

@@ -94,6 +94,8 @@ def test_members_see_what_they_need_of_an_app_and_count_their_own(acme, alice, b
     assert "secret-looking-client-id" in admin_page
     dashboard = login(bob).get(reverse("dashboard", args=["acme"]))
     assert dashboard.context["n_connections"] == 1
+    [listed] = login(bob).get(reverse("app_list", args=["acme"])).context["apps"]
+    assert listed.n_connections == 1
 
 
 def test_a_manual_refresh_records_who_clicked(acme, bob, login, monkeypatch):
