@@ -30,6 +30,8 @@ SORTS = {
     "last_refreshed": "last_refreshed_at",
     "created": "created_at",
 }
+#: the form fields that narrow the rows (the others sort and page)
+FILTERS = ("q", "provider", "app", "status", "owner", "attention", "within")
 PER_PAGE_CHOICES = (25, 50, 100, 200)
 DEFAULT_PER_PAGE = 50
 MAX_WITHIN_DAYS = 3650
@@ -277,6 +279,7 @@ def connection_table(
     membership,
     default_sort: str = "-id",
     now: datetime | None = None,
+    known_total: int | None = None,
 ) -> Table:
     form = ConnectionFilterForm(
         data, tenant=tenant, membership=membership, default_sort=default_sort
@@ -286,7 +289,10 @@ def connection_table(
         filter_connections(qs, form.filters, tenant=tenant, now=now), form.sort_key
     )
     per_page = form.filters.get("per_page") or DEFAULT_PER_PAGE
-    page = Paginator(filtered.values_list("pk", flat=True), per_page).get_page(data.get("page"))
+    paginator = Paginator(filtered.values_list("pk", flat=True), per_page)
+    if known_total is not None and not any(form.filters.get(f) for f in FILTERS):
+        paginator.count = known_total  # unfiltered: the caller counted these rows already
+    page = paginator.get_page(data.get("page"))
     page.object_list = page_rows(list(page.object_list))
     base = {k: v for k, v in form.filters.items() if v not in (None, "")}
     base["sort"] = form.sort_key

@@ -6,7 +6,6 @@ in one transaction that locks the tenant's admin memberships, so two admins demo
 other at once cannot leave the tenant without one.
 """
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connections import audit
-from connections.models import AuditEvent
+from connections.models import AuditEvent, sha256_hex
 from portal.models import Invitation, Membership, Tenant
 from portal.tasks import send_email
 
@@ -28,10 +27,6 @@ Role = Membership.Role
 
 class PeopleError(Exception):
     """A change that would break a rule; the message says which, for the person."""
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def invitation_url(token: str) -> str:
@@ -65,7 +60,7 @@ def invitation_create(*, tenant: Tenant, email: str, role: str, actor, send: boo
             tenant=tenant,
             email=email,
             role=role,
-            token_hash=_hash(token),
+            token_hash=sha256_hex(token),
             invited_by=actor if getattr(actor, "is_authenticated", False) else None,
             expires_at=now + timedelta(days=Invitation.LIFETIME_DAYS),
         )
@@ -113,7 +108,7 @@ def invitation_revoke(*, invitation: Invitation, actor) -> None:
 def invitation_by_token(token: str) -> Invitation | None:
     return (
         Invitation.objects.select_related("tenant", "invited_by")
-        .filter(token_hash=_hash(token))
+        .filter(token_hash=sha256_hex(token))
         .first()
     )
 

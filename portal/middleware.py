@@ -10,7 +10,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.views import redirect_to_login
 from django.dispatch import receiver
 from django.urls import Resolver404, resolve, reverse
-from django_otp import user_has_device
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.models import Membership, Profile
 
@@ -93,7 +93,9 @@ class SecondFactorMiddleware:
         user = request.user
         if user.is_authenticated and not user.is_verified() and not self._free(request):
             target = None
-            if user_has_device(user):
+            # One query: recovery codes exist only beside a confirmed TOTP device (enrolment
+            # makes them, turning TOTP off deletes both).
+            if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
                 target = "otp_verify"
             elif settings.REQUIRE_TOTP_FOR_ADMINS and is_any_admin(user):
                 target = "otp_setup"

@@ -35,6 +35,7 @@ def expiry_report(request: HttpRequest) -> HttpResponse:
         )
     now = timezone.now()
     visible = visible_connections(request)
+    counts = reports.summary(visible, tenant=request.tenant, now=now) if fmt != "csv" else None
     table = connection_table(
         visible,
         request.GET,
@@ -42,6 +43,7 @@ def expiry_report(request: HttpRequest) -> HttpResponse:
         membership=request.membership,
         default_sort="refresh_expires",
         now=now,
+        known_total=counts.total if counts else None,
     )
     if fmt != "html" and not table.form.is_valid():
         return _bad_filters(table.form)
@@ -52,7 +54,6 @@ def expiry_report(request: HttpRequest) -> HttpResponse:
             f'attachment; filename="{request.tenant.slug}-connections-{stamp}.csv"'
         )
         return response
-    counts = reports.summary(visible, tenant=request.tenant, now=now)
     if fmt == "json":
         return _json(request, table, counts, now)
     context = {
