@@ -181,23 +181,27 @@ def attention(qs: QuerySet[Connection], *, tenant, counts: dict, now: datetime) 
         "lapsing_30": lapsing_q(now, 30) & ~lapsing_q(now, 7),
         Attention.COLD: attention_q(Attention.COLD, tenant=tenant, now=now),
     }
-    shown = []
-    for item in items:
-        if item.count <= 0:
-            continue
-        # The five ids first, on one index and without joins; then only their rows.
-        order = EXAMPLE_ORDER[item.key]
-        chosen = qs.filter(filters[item.key]).order_by(*order).values_list("pk", flat=True)
-        item.examples = page_rows(list(chosen[:EXAMPLES]))
+    shown = [item for item in items if item.count > 0]
+    # Each heading's five ids on its own index, without joins; then all their rows in one read.
+    chosen = {
+        item.key: list(
+            qs.filter(filters[item.key])
+            .order_by(*EXAMPLE_ORDER[item.key])
+            .values_list("pk", flat=True)[:EXAMPLES]
+        )
+        for item in shown
+    }
+    found = {c.pk: c for c in page_rows([pk for ids in chosen.values() for pk in ids])}
+    for item in shown:
+        item.examples = [found[pk] for pk in chosen[item.key] if pk in found]
         if item.key == Attention.FAILING:
             since = dict(
-                _failing_since(
-                    Connection.objects.filter(pk__in=[c.pk for c in item.examples])
-                ).values_list("pk", "failing_since")
+                _failing_since(Connection.objects.filter(pk__in=chosen[item.key])).values_list(
+                    "pk", "failing_since"
+                )
             )
             for conn in item.examples:
                 conn.failing_since = since.get(conn.pk)
-        shown.append(item)
     apps = PrivateApp.objects.filter(tenant=tenant, credentials_invalid_at__isnull=False)
     rejected = list(apps.order_by("credentials_invalid_at")[:EXAMPLES])
     if rejected:
