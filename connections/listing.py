@@ -149,7 +149,7 @@ def filter_connections(
 ) -> QuerySet:
     if q := (filters.get("q") or "").strip():
         match = Q(account_name__icontains=q) | Q(account_id__icontains=q)
-        if q.isdigit() and len(q) < 19:
+        if q.isascii() and q.isdecimal() and len(q) < 19:  # "²" is a digit, not a number
             match |= Q(pk=int(q))
         qs = qs.filter(match)
     if filters.get("provider"):

@@ -74,7 +74,8 @@ def invitation_create(*, tenant: Tenant, email: str, role: str, actor, send: boo
         )
         if send:
             issued = Issued(invitation, token)
-            transaction.on_commit(lambda: _send_invitation(issued))
+            # robust: a broker outage is logged, never a 500 after the invitation was saved
+            transaction.on_commit(lambda: _send_invitation(issued), robust=True)
     return Issued(invitation, token)
 
 
@@ -137,6 +138,12 @@ def invitation_accept(*, invitation: Invitation, user) -> Membership:
             f"This invitation is for {invitation.email}, but you are signed in as "
             f"{user.get_username()}. Sign out and open the link again."
         )
+    if Membership.objects.filter(user=user, tenant=invitation.tenant).exists():
+        # A role changes on the Members page, under the last-admin rule, never by a link.
+        raise PeopleError(
+            f"You are already a member of {invitation.tenant.name}; an admin changes roles on "
+            "the Members page."
+        )
     with transaction.atomic():
         used = Invitation.objects.filter(
             pk=invitation.pk,
@@ -146,12 +153,9 @@ def invitation_accept(*, invitation: Invitation, user) -> Membership:
         ).update(accepted_at=timezone.now(), accepted_by=user)
         if not used:
             raise PeopleError(invitation_problem(_reloaded(invitation)))
-        membership, created = Membership.objects.get_or_create(
-            user=user, tenant=invitation.tenant, defaults={"role": invitation.role}
+        membership = Membership.objects.create(
+            user=user, tenant=invitation.tenant, role=invitation.role
         )
-        if not created and membership.role != invitation.role:
-            Membership.objects.filter(pk=membership.pk).update(role=invitation.role)
-            membership.role = invitation.role
         audit.record(
             Kind.MEMBER_JOINED,
             tenant=invitation.tenant,

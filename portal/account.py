@@ -106,7 +106,8 @@ def _start_email_change(request, prefs: Profile, email: str) -> None:
         f"portal's notices to {request.user.get_username()}:\n{link}\n"
     )
     transaction.on_commit(
-        lambda: send_email.delay([email], "Confirm your e-mail for the integration portal", body)
+        lambda: send_email.delay([email], "Confirm your e-mail for the integration portal", body),
+        robust=True,  # a broker outage is logged, never a 500 after the address was saved
     )
 
 

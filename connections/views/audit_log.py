@@ -20,6 +20,7 @@ from portal.models import Membership
 from portal.tenancy import any_member
 
 PAGE = 50
+MAX_YEAR = 9000
 SYSTEM = "system"
 
 
@@ -47,6 +48,9 @@ class AuditFilterForm(forms.Form):
         data = super().clean()
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
             raise forms.ValidationError("“Since” is after “until”.")
+        for name in ("since", "until"):
+            if data.get(name) and data[name].year > MAX_YEAR:  # a day after it must exist
+                self.add_error(name, f"Choose a date before {MAX_YEAR + 1}.")
         return data
 
 

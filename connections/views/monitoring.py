@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET
 
 from connections import metrics as _metrics  # noqa: F401 - sets the multiprocess dir first
 from connections.models import Connection
+from portal.client_ip import client_ip
 from portal.models import Heartbeat
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest  # isort: skip
@@ -121,7 +122,9 @@ def _allowed(request: HttpRequest) -> bool:
     if token and header.startswith("Bearer "):
         return hmac.compare_digest(header[7:].encode(), token.encode())
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        # The same client address as sign-in throttling: behind LOGIN_TRUSTED_PROXIES proxies,
+        # the one they saw, so a proxy on this host does not make every scrape "loopback".
+        address = ipaddress.ip_address(client_ip(request))
     except ValueError:
         return False
     return any(address in net for net in settings.METRICS_ALLOWED_NETWORKS)

@@ -63,9 +63,10 @@ def expiry_report(request: HttpRequest) -> HttpResponse:
             visible, tenant=request.tenant, counts=counts.attention, now=now
         ),
         "expiry_chart": charts.expiry_chart(reports.expiries_per_day(visible, now=now)),
-        "activity_chart": charts.activity_chart(
-            reports.activity_per_hour(tenant=request.tenant, now=now)
-        ),
+        # tenant-wide figures: not for members, whose report is their own connections
+        "activity_chart": None
+        if request.membership.role == request.membership.Role.MEMBER
+        else charts.activity_chart(reports.activity_per_hour(tenant=request.tenant, now=now)),
         "now": now,
     }
     return render(request, "connections/report/report.html", context)
@@ -73,10 +74,10 @@ def expiry_report(request: HttpRequest) -> HttpResponse:
 
 def _json(request, table, counts, now) -> JsonResponse:
     page = table.page
-    window = table.filtered[page.start_index() - 1 : page.end_index()]
-    rows = (
-        [exports.json_row(row) for row in exports.records(window)] if page.paginator.count else []
-    )
+    rows = []
+    if page.paginator.count:  # an empty page's start_index() is 0: no window to slice
+        window = table.filtered[page.start_index() - 1 : page.end_index()]
+        rows = [exports.json_row(row) for row in exports.records(window)]
     body = {
         "generated_at": now.isoformat(),
         "tenant": request.tenant.slug,

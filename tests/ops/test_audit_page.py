@@ -87,3 +87,8 @@ def test_old_events_are_pruned_after_the_retention(acme, settings):
     assert prune_audit_events() == 1
     assert list(AuditEvent.objects.values_list("pk", flat=True)) == [kept.pk]
     assert not AuditEvent.objects.filter(pk=old.pk).exists()
+
+
+def test_a_date_at_the_end_of_the_calendar_is_a_form_error(acme, login, alice):
+    response = login(alice).get(url(query="?until=9999-12-31"))
+    assert response.status_code == 200 and 'role="alert"' in response.content.decode()

@@ -132,3 +132,11 @@ def test_a_metric_that_cannot_be_written_never_fails_the_work(monkeypatch):
     monkeypatch.setattr(metrics.REFRESH_SECONDS, "labels", broken)
     metrics.inc(metrics.REFRESHES, "manus", "refreshed")
     metrics.observe(metrics.REFRESH_SECONDS, 0.1, "manus")
+
+
+def test_behind_a_trusted_proxy_metrics_see_the_client_not_the_proxy(client, db, settings):
+    settings.LOGIN_TRUSTED_PROXIES = 1
+    via_proxy = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.7"}
+    assert client.get("/metrics", **via_proxy).status_code == 403
+    local = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "127.0.0.1"}
+    assert client.get("/metrics", **local).status_code == 200

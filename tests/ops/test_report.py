@@ -303,3 +303,14 @@ def test_another_tenants_report_is_a_404_and_anonymous_is_sent_to_log_in(
     for fmt in ("html", "csv", "json"):
         assert other.get(url(format=fmt)).status_code == 404
     assert other.get(reverse("connection_list", args=["acme"])).status_code == 404
+
+
+def test_inputs_found_in_review_answer_cleanly(acme, bob, login):
+    """An empty JSON page, a superscript "digit", and a member's report without tenant-wide
+    activity (each was a 500 or a leak before)."""
+    client = login(bob)
+    body = client.get(url(format="json")).json()
+    assert body["count"] == 0 and body["connections"] == []
+    assert client.get(url(q="²")).status_code == 200
+    assert client.get(reverse("connection_list", args=["acme"]) + "?q=%C2%B2").status_code == 200
+    assert 'data-testid="activity-chart"' not in client.get(url()).content.decode()

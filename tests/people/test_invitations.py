@@ -142,3 +142,13 @@ def test_members_urls_are_admin_only_and_another_tenants_objects_are_404(acme, g
     assert client.get(reverse("members", args=["globex"])).status_code == 404
     assert login(olive).get(reverse("members", args=["acme"])).status_code == 403
     assert Membership.objects.get(pk=theirs.pk).role == Role.ADMIN
+
+
+def test_an_invitation_never_changes_an_existing_members_role(acme, alice, login):
+    alice.email = "alice@acme.test"
+    alice.save()
+    issued = people.invitation_create(tenant=acme, email="other@acme.test", role="member", actor=None, send=False)
+    type(alice).objects.filter(pk=alice.pk).update(email="other@acme.test")  # address changed since
+    login(alice).post(path_of(issued.url))
+    assert Membership.objects.get(user=alice, tenant=acme).role == Role.ADMIN
+    assert Invitation.objects.get().accepted_at is None

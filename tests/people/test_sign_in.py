@@ -112,3 +112,11 @@ def test_admins_must_enrol_when_the_setting_says_so(client, alice, bob, settings
     member = client.__class__()
     sign_in(member, "bob", PASSWORD)
     assert member.get(reverse("dashboard", args=["acme"])).status_code == 200  # not an admin
+
+
+def test_staff_must_enrol_too_when_admins_must(client, olive, settings):
+    settings.REQUIRE_TOTP_FOR_ADMINS = True
+    type(olive).objects.filter(pk=olive.pk).update(is_staff=True)
+    sign_in(client, "olive", PASSWORD)
+    response = client.get("/admin/")
+    assert response.status_code == 302 and response["Location"].startswith(reverse("otp_setup"))
