@@ -59,17 +59,33 @@ class ProfileForm(forms.Form):
     )
 
 
-@login_required
-def profile(request: HttpRequest) -> HttpResponse:
-    user, prefs = request.user, profile_of(request.user)
-    initial = {
+def _profile_initial(user, prefs: Profile) -> dict:
+    return {
         "first_name": user.first_name,
         "last_name": user.last_name,
         "email": prefs.pending_email or user.email,
         "notify_reauth": prefs.notify_reauth,
         "notify_digest": prefs.notify_digest,
     }
-    form = ProfileForm(request.POST or None, initial=initial)
+
+
+def _render_profile(request, *, prefs: Profile, form, password_form, status: int = 200):
+    """The profile page, for itself and for a password change that failed."""
+    user = request.user
+    context = {
+        "form": form,
+        "prefs": prefs,
+        "password_form": password_form,
+        "has_totp": TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
+        "recovery_left": StaticToken.objects.filter(device__user=user).count(),
+    }
+    return render(request, "portal/profile.html", context, status=status)
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    user, prefs = request.user, profile_of(request.user)
+    form = ProfileForm(request.POST or None, initial=_profile_initial(user, prefs))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         get_user_model().objects.filter(pk=user.pk).update(
@@ -85,14 +101,9 @@ def profile(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Saved.")
         return redirect("profile")
-    context = {
-        "form": form,
-        "prefs": prefs,
-        "password_form": PasswordChangeForm(user),
-        "has_totp": TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
-        "recovery_left": StaticToken.objects.filter(device__user=user).count(),
-    }
-    return render(request, "portal/profile.html", context)
+    return _render_profile(
+        request, prefs=prefs, form=form, password_form=PasswordChangeForm(user)
+    )
 
 
 def _start_email_change(request, prefs: Profile, email: str) -> None:
@@ -141,14 +152,10 @@ def password_change(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Password changed. Other browsers were signed out.")
         return redirect("profile")
     prefs = profile_of(request.user)
-    context = {
-        "form": ProfileForm(initial={"email": request.user.email}),
-        "prefs": prefs,
-        "password_form": form,
-        "has_totp": TOTPDevice.objects.filter(user=request.user, confirmed=True).exists(),
-        "recovery_left": StaticToken.objects.filter(device__user=request.user).count(),
-    }
-    return render(request, "portal/profile.html", context, status=400)
+    profile_form = ProfileForm(initial=_profile_initial(request.user, prefs))
+    return _render_profile(
+        request, prefs=prefs, form=profile_form, password_form=form, status=400
+    )
 
 
 @require_POST
