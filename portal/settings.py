@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.forms",  # its widget templates, for FORM_RENDERER below
     "csp",  # django-csp: its system checks; the header comes from CSPMiddleware
     "axes",  # django-axes: sign-in throttling, on /login/ and /admin/login/ alike
     "django_otp",
@@ -90,6 +91,9 @@ TEMPLATES = [
         },
     },
 ]
+
+# Every form renders through templates/forms/ (labels above inputs, an error summary).
+FORM_RENDERER = "portal.forms.PortalFormRenderer"
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
