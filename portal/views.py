@@ -1,8 +1,14 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 
 from portal.tenancy import any_member, membership_in_tenant
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page links: point them at the SVG."""
+    return redirect(static("portal/favicon.svg"), permanent=True)
 
 
 @login_required

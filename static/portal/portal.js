@@ -38,14 +38,91 @@
     });
   }
 
-  // <button data-copy="id" hidden>: copy the text of element #id. Shown only where it can work.
-  if (navigator.clipboard) {
-    document.querySelectorAll("button[data-copy]").forEach(function (button) {
-      button.hidden = false;
-      button.addEventListener("click", function () {
-        var source = document.getElementById(button.dataset.copy);
-        if (source) navigator.clipboard.writeText(source.textContent);
+  // <button data-menu-toggle aria-controls="id" hidden>: on a narrow screen the menu folds away
+  // under this button (portal.css); without JavaScript it stays unfolded and simply wraps.
+  document.querySelectorAll("button[data-menu-toggle]").forEach(function (button) {
+    var menu = document.getElementById(button.getAttribute("aria-controls"));
+    if (!menu) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var open = menu.classList.toggle("open");
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  });
+
+  // The error summary links to each field; for a group of checkboxes or radios the link's
+  // target is their container, so move the focus on to the first input in it.
+  document.querySelectorAll(".error-summary a[href^='#']").forEach(function (link) {
+    link.addEventListener("click", function () {
+      var target = document.getElementById(link.getAttribute("href").slice(1));
+      var input = target && target.matches("input, select, textarea") ? target
+        : target && target.querySelector("input, select, textarea");
+      if (input) window.setTimeout(function () { input.focus(); }, 0);
+    });
+  });
+
+  // One polite live region per page tells screen readers what a Copy button did.
+  var announcer = document.createElement("div");
+  announcer.className = "sr-only";
+  announcer.setAttribute("aria-live", "polite");
+  document.body.appendChild(announcer);
+  function announce(text) {
+    announcer.textContent = "";
+    window.setTimeout(function () { announcer.textContent = text; }, 50);
+  }
+
+  // Select the text of `source` (so "Press Ctrl+C" has something to copy).
+  function select(source) {
+    var range = document.createRange();
+    range.selectNodeContents(source);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  // navigator.clipboard exists on https and localhost only: elsewhere (a plain-http host)
+  // copy through a temporary textarea and the older execCommand.
+  function legacyCopy(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "copy-buffer";
+    var focused = document.activeElement;
+    document.body.appendChild(area);
+    area.focus();
+    area.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    document.body.removeChild(area);
+    if (focused) focused.focus();
+    return ok;
+  }
+
+  function copy(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).then(function () { return true; },
+        function () { return legacyCopy(text); });
+    }
+    return Promise.resolve(legacyCopy(text));
+  }
+
+  // <button data-copy="id" hidden>: copy the text of element #id, say so on the button for two
+  // seconds and to screen readers; if the browser refuses, select the text and say how.
+  document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    var label = button.textContent;
+    var timer = null;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var source = document.getElementById(button.dataset.copy);
+      if (!source) return;
+      copy(source.textContent.trim()).then(function (ok) {
+        var said = ok ? "Copied" : "Press Ctrl+C to copy";
+        if (!ok) select(source);
+        button.textContent = said;
+        announce(ok ? "Copied to the clipboard" : "Selected: press Ctrl+C to copy");
+        window.clearTimeout(timer);
+        timer = window.setTimeout(function () { button.textContent = label; }, 2000);
       });
     });
-  }
+  });
 })();
