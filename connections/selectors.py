@@ -22,8 +22,13 @@ def dashboard_summary(*, tenant, user, own_only: bool) -> dict:
     by_status = dict(connections.values_list("status").annotate(n=Count("id")))
     return {
         "apps": apps,
-        "my_connections": connections.filter(user=user)[:20],
-        "connections_by_status": by_status,
+        # (value, label, count) in the statuses' own order, only those with connections: the
+        # page shows the label and links the value to the filtered connection list.
+        "status_rows": [
+            (value, label, by_status[value])
+            for value, label in Connection.Status.choices
+            if value in by_status
+        ],
         "n_connections": sum(by_status.values()),
     }
 
