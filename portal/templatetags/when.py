@@ -1,8 +1,8 @@
 """`{{ dt|when }}`: a point in time in words with the exact time beside it, on every page.
 
 The words are rounded to one unit ("in 3 days", "5 minutes ago", "just now"); the exact time is
-in the portal's time zone with the zone named, and portal.js rewrites it into the reader's own
-zone. Both are visible: nobody has to hover to learn when something happens.
+in the portal's time zone with the zone named ("2 Dec 2026, 00:41 UTC"), and portal.js rewrites
+it into the reader's own zone. Both are visible: nobody has to hover to learn when something happens.
 """
 
 from datetime import datetime
@@ -20,7 +20,7 @@ UNITS = (
     ("hour", 3600),
     ("minute", 60),
 )
-#: closer than this to now is "just now" (or "in a moment"), never "0 minutes ago"
+#: closer than this to now is "just now" (or "in under a minute"), never "0 minutes ago"
 NOW_SECONDS = 45
 
 
@@ -28,7 +28,7 @@ def in_words(dt: datetime, now: datetime) -> str:
     seconds = (dt - now).total_seconds()
     distance = abs(seconds)
     if distance < NOW_SECONDS:
-        return "in a moment" if seconds > 0 else "just now"
+        return "in under a minute" if seconds > 0 else "just now"
     name, n = "minute", 1  # between NOW_SECONDS and a minute
     for unit, size in UNITS:
         if distance >= size:
@@ -40,7 +40,7 @@ def in_words(dt: datetime, now: datetime) -> str:
 
 def exact(dt: datetime) -> str:
     local = timezone.localtime(dt)
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+    return f"{local.day} {local:%b %Y, %H:%M} {local.tzname()}"
 
 
 @register.filter(is_safe=True)
