@@ -11,13 +11,18 @@ import logging
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from connections import oauth
-from connections.lifecycle import connection_obtain_from_code, connection_record_failure
+from connections.lifecycle import (
+    AccountNotAllowed,
+    connection_obtain_from_code,
+    connection_record_failure,
+)
 from connections.models import AuthorizationAttempt, Connection, PrivateApp, sha256_hex
 from connections.providers import Grant, PkceMode
 from portal.models import Membership
@@ -159,10 +164,18 @@ def _provider_refusal(attempt: AuthorizationAttempt, params: Mapping[str, str]) 
     return FlowError(f"{name} refused the authorisation: {detail}. Nothing was stored.", app=app)
 
 
-def attempt_finish(*, user, params: Mapping[str, str]) -> tuple[Connection, Connection | None]:
-    """Validate the provider's answer and store the connection. Raises FlowError. Returns
-    the connection, and the one a reconnect was for when the user granted another account
-    (the grant then became a new connection and that one is left as it was)."""
+class Finished(NamedTuple):
+    connection: Connection
+    #: the connection a reconnect was for, when the user granted another account (the grant
+    #: then went elsewhere and this one is left as it was)
+    left: Connection | None
+    #: a Connect (not a reconnect) for an account that already had a connection on the app:
+    #: that connection was reconnected, keeping its id
+    reused: bool
+
+
+def attempt_finish(*, user, params: Mapping[str, str]) -> Finished:
+    """Validate the provider's answer and store the connection. Raises FlowError."""
     state = params.get("state") or ""
     if not state:
         raise FlowError(UNKNOWN_STATE)
@@ -183,6 +196,8 @@ def attempt_finish(*, user, params: Mapping[str, str]) -> tuple[Connection, Conn
     app = attempt.app
     try:
         conn = connection_obtain_from_code(attempt=attempt, code=code, identify=account_of)
+    except AccountNotAllowed as exc:
+        raise FlowError(str(exc), app=app) from exc
     except oauth.ProviderError as exc:
         connection_record_failure(app=app, actor=user, error=exc, connection=attempt.connection)
         if exc.kind == oauth.ErrorKind.INVALID_GRANT:
@@ -195,7 +210,8 @@ def attempt_finish(*, user, params: Mapping[str, str]) -> tuple[Connection, Conn
             app=app,
         ) from exc
     left = attempt.connection if attempt.connection_id not in (None, conn.pk) else None
-    return conn, left
+    reused = conn.pk != attempt.connection_id and conn.created_at < attempt.created_at
+    return Finished(conn, left, reused)
 
 
 def test_path(app: PrivateApp) -> str:

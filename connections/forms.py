@@ -27,13 +27,14 @@ class ProviderChoiceForm(forms.Form):
 
 
 class LinesField(forms.Field):
-    """One value per line (commas also split), blanks dropped, order kept."""
+    """One value per line (commas also split, unless `split` says otherwise), blanks dropped,
+    order kept; shown back joined with `join`."""
 
     widget = forms.Textarea(attrs={"rows": 3})
 
-    def __init__(self, *args, split: str = r"[\r\n,]+", **kwargs):
+    def __init__(self, *args, split: str = r"[\r\n,]+", join: str = "\n", **kwargs):
         super().__init__(*args, **kwargs)
-        self.split = split
+        self.split, self.join = split, join
 
     def to_python(self, value) -> list[str]:
         if not value:
@@ -45,7 +46,7 @@ class LinesField(forms.Field):
         return [line.strip() for line in re.split(self.split, value) if line.strip()]
 
     def prepare_value(self, value):
-        return "\n".join(value) if isinstance(value, list | tuple) else value
+        return self.join.join(value) if isinstance(value, list | tuple) else value
 
 
 def secret_input() -> forms.PasswordInput:
@@ -72,7 +73,7 @@ def fields_for(provider: Provider) -> list[str]:
         names.append("account_ids")
     if provider.known_scopes or provider.generic:
         names.append("scopes")
-    if "use_connectors" in provider.known_scopes:
+    if provider.connector_scope:
         names.append("connector_uids")
     if provider.generic:
         names.append("scope_separator")
@@ -89,7 +90,7 @@ def fields_for(provider: Provider) -> list[str]:
         for n in endpoints
         if provider.generic or not getattr(provider, n) or settings.ALLOW_CUSTOM_ENDPOINTS
     ]
-    names.append("test_path")
+    names += ["test_path", "token_rate_limit", "token_rate_window"]
     if provider.generic:
         names.append("issuer")
     if provider.uses_redirect:
@@ -98,11 +99,25 @@ def fields_for(provider: Provider) -> list[str]:
 
 
 ENDPOINT_FIELDS = ("authorize_url", "token_url", "revoke_url", "api_base_url")
+# Fields that mean something under some grants only: a provider with several grants (the
+# generic one) shows them for those grants, and ignores what is posted in them otherwise.
+FIELD_GRANTS = {
+    "pkce_mode": {Grant.AUTHORIZATION_CODE},
+    "redirect_uris": {Grant.AUTHORIZATION_CODE},
+    "authorize_url": {Grant.AUTHORIZATION_CODE},
+    "issuer": {Grant.AUTHORIZATION_CODE},
+    "refresh_policy": {Grant.AUTHORIZATION_CODE},
+    "service_username": {Grant.PASSWORD},
+    "service_password": {Grant.PASSWORD},
+}
+REQUIRED = "Required for this provider and grant."
 
 
 class AppForm(forms.ModelForm):
     redirect_uris = LinesField(
         required=False,
+        # A URI may carry a comma in its query: only line breaks separate them.
+        split=r"[\r\n]+",
         label="Redirect URIs",
         help_text="One per line, exactly as registered at the provider.",
     )
@@ -110,7 +125,6 @@ class AppForm(forms.ModelForm):
     connector_uids = LinesField(
         required=False,
         label="Connector UIDs",
-        help_text="One per line; required with the use_connectors scope.",
     )
     client_secret = forms.CharField(
         required=False, max_length=500, strip=True, widget=secret_input()
@@ -121,6 +135,12 @@ class AppForm(forms.ModelForm):
     revoke_url = url_field("Revoke URL")
     api_base_url = url_field("API base URL")
     application_url = url_field("Application URL")
+    token_rate_limit = forms.IntegerField(
+        required=False, min_value=1, max_value=100_000, label="Token requests allowed"
+    )
+    token_rate_window = forms.IntegerField(
+        required=False, min_value=1, max_value=86_400, label="Per how many seconds"
+    )
 
     class Meta:
         model = PrivateApp
@@ -141,6 +161,8 @@ class AppForm(forms.ModelForm):
             "revoke_url",
             "api_base_url",
             "test_path",
+            "token_rate_limit",
+            "token_rate_window",
             "issuer",
             "refresh_policy",
             "application_url",
@@ -183,18 +205,20 @@ class AppForm(forms.ModelForm):
         if "grant_type" in f:
             f["grant_type"].choices = [(g.value, g.label) for g in p.grants]
         if "pkce_mode" in f:
-            f["pkce_mode"].choices = [(m.value, PKCE_LABELS[m]) for m in p.pkce_modes]
+            f["pkce_mode"].choices = [(m.value, m.label) for m in p.pkce_modes]
         if "client_auth" in f:
-            f["client_auth"].choices = [(c.value, CLIENT_AUTH_LABELS[c]) for c in p.client_auths]
+            f["client_auth"].choices = [(c.value, c.label) for c in p.client_auths]
         if "scopes" in f:
             f["scopes"] = self._scopes_field()
         if "redirect_uris" in f:
             f["redirect_uris"].help_text += f" At most {p.max_redirect_uris}."
         if "account_ids" in f:
             f["account_ids"].help_text = (
-                f"One to {p.max_account_ids} {p.name} account ids, as shown on the provider's "
-                "Integrations screen."
+                f"One to {p.max_account_ids}, one per line, as shown on {p.name}'s Integrations "
+                "screen. A grant for any other account is refused."
             )
+        if "connector_uids" in f:
+            f["connector_uids"].help_text = f"One per line; needed with the {p.connector_scope} scope."
         for name in SECRET_FIELDS:
             if name in f:
                 f[name] = forms.CharField(
@@ -208,6 +232,8 @@ class AppForm(forms.ModelForm):
                 f[name].help_text = (
                     f"Leave blank for {default}." if default else "Your environment's own URL."
                 )
+        if "token_rate_limit" in f:
+            f["token_rate_limit"].help_text = self._rate_limit_help()
         for name, text in FIELD_HELP.items():
             if name in f and not f[name].help_text:
                 f[name].help_text = text.format(p=p)
@@ -215,26 +241,61 @@ class AppForm(forms.ModelForm):
             self.initial.update({n: "" for n in SECRET_FIELDS})
         else:
             self.initial.setdefault("scopes", list(p.default_scopes))
-        if p.uses_redirect and "client_secret" in f:
-            f["client_secret"].help_text = "Not needed for PKCE-only (public) clients."
+        if "client_secret" in f and PkceMode.PKCE in p.pkce_modes:
+            f["client_secret"].help_text += " Not needed when the client type is PKCE only."
+        self._mark_required()
+        if len(p.grants) > 1:
+            for name, grants in FIELD_GRANTS.items():
+                if name in f:
+                    # portal.js shows the field only while one of these grants is picked.
+                    f[name].widget.attrs["data-grants"] = " ".join(sorted(grants))
+
+    def _mark_required(self) -> None:
+        """Fields every grant of the provider needs are required (and marked so on the page);
+        those only some grants need are checked in clean()."""
+        p = self.provider
+        always = set.intersection(*(set(self._needed_for(g)) for g in p.grants))
+        if self.creating and all(m.needs_secret for m in p.pkce_modes):
+            always.add("client_secret")
+        for name in always & set(self.fields):
+            if name in SECRET_FIELDS and getattr(self.instance, name):
+                continue  # stored: blank keeps it
+            self.fields[name].required = True
+            self.fields[name].error_messages["required"] = (
+                "A client secret is required." if name == "client_secret" else REQUIRED
+            )
+
+    def _rate_limit_help(self) -> str:
+        limit = self.provider.token_rate_limit
+        default = (
+            f"{self.provider.name}'s documented {limit.requests} per {limit.per_seconds} s"
+            if limit
+            else "no limit"
+        )
+        return (
+            "How many token requests the provider allows per client id, and in how many "
+            f"seconds. The portal never sends more. Leave both blank for {default}."
+        )
 
     def _scopes_field(self) -> forms.Field:
         p = self.provider
-        if p.known_scopes:
-            help_text = "Ask for the least you need."
-            if p.broad_scopes:
-                help_text += f" {', '.join(p.broad_scopes)} grants broad access."
+        broad = f" {', '.join(p.broad_scopes)} grants broad access." if p.broad_scopes else ""
+        if p.known_scopes and not p.scopes_open:
             return forms.MultipleChoiceField(
                 choices=[(s, s) for s in p.known_scopes],
                 widget=forms.CheckboxSelectMultiple,
                 required=False,
-                help_text=help_text,
+                help_text=f"Ask for the least the integration needs.{broad}",
             )
+        separator = "commas" if p.scope_separator == "," else "spaces or commas"
+        known = f" Known: {', '.join(p.known_scopes)}." if p.known_scopes else ""
         return LinesField(
             required=False,
             split=r"[\s,]+",
-            widget=forms.TextInput,
-            help_text="Separated by spaces or commas.",
+            join=", " if p.scope_separator == "," else " ",
+            widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+            help_text=f"Separated by {separator}. Ask for the least the integration needs."
+            f"{known}{broad}",
         )
 
     # --- per-field rules -------------------------------------------------------------------
@@ -289,20 +350,20 @@ class AppForm(forms.ModelForm):
                 # Blank keeps what is stored: the form never shows it, so it cannot be retyped.
                 data[name] = getattr(self.instance, name)
         grant = data.get("grant_type") or self.provider.grants[0]
-        self._require_for_grant(grant, data)
-        mode = data.get("pkce_mode") or self.provider.pkce_modes[0]
-        needs_secret = self.creating and PkceMode(mode).needs_secret
-        if needs_secret and not data.get("client_secret") and "client_secret" not in self.errors:
-            self.add_error("client_secret", "A client secret is required unless PKCE-only.")
-        if "connector_uids" in self.fields:
-            uses = "use_connectors" in data.get("scopes", [])
-            if uses and not data.get("connector_uids") and "connector_uids" not in self.errors:
-                self.add_error("connector_uids", "use_connectors needs at least one connector UID.")
-            if data.get("connector_uids") and not uses and "scopes" not in self.errors:
-                self.add_error("connector_uids", "Connector UIDs need the use_connectors scope.")
+        for name, grants in FIELD_GRANTS.items():
+            if name in self.fields and grant not in grants:
+                # Hidden for this grant: what was typed there is not saved over the stored value.
+                data[name] = getattr(self.instance, name)
+                self.errors.pop(name, None)
+        for name in self._needed_for(grant):
+            if name in self.fields and not data.get(name) and name not in self.errors:
+                self.add_error(name, REQUIRED)
+        self._check_secret(data, grant)
+        self._check_rate_limit(data)
+        self._check_connectors(data)
         return data
 
-    def _require_for_grant(self, grant: str, data: dict) -> None:
+    def _needed_for(self, grant: str) -> list[str]:
         p = self.provider
         needed: list[str] = []
         if grant == Grant.AUTHORIZATION_CODE:
@@ -315,9 +376,31 @@ class AppForm(forms.ModelForm):
             needed.append("api_base_url")
         if p.max_account_ids:
             needed.append("account_ids")
-        for name in needed:
-            if name in self.fields and not data.get(name) and name not in self.errors:
-                self.add_error(name, "Required for this provider and grant.")
+        return needed
+
+    def _check_secret(self, data: dict, grant: str) -> None:
+        mode = data.get("pkce_mode") if grant == Grant.AUTHORIZATION_CODE else None
+        mode = PkceMode(mode or self.provider.pkce_modes[0])
+        missing = self.creating and mode.needs_secret and not data.get("client_secret")
+        if missing and "client_secret" not in self.errors:
+            unless = " unless the client type is PKCE only" if "pkce_mode" in self.fields else ""
+            self.add_error("client_secret", f"A client secret is required{unless}.")
+
+    def _check_rate_limit(self, data: dict) -> None:
+        given = [n for n in ("token_rate_limit", "token_rate_window") if data.get(n)]
+        if len(given) == 1 and not {"token_rate_limit", "token_rate_window"} & set(self.errors):
+            other = ({"token_rate_limit", "token_rate_window"} - set(given)).pop()
+            self.add_error(other, "Give both the number of requests and the seconds, or neither.")
+
+    def _check_connectors(self, data: dict) -> None:
+        scope = self.provider.connector_scope
+        if "connector_uids" not in self.fields or "connector_uids" in self.errors:
+            return
+        uses = scope in data.get("scopes", [])
+        if uses and not data.get("connector_uids"):
+            self.add_error("connector_uids", f"{scope} needs at least one connector UID.")
+        if data.get("connector_uids") and not uses and "scopes" not in self.errors:
+            self.add_error("connector_uids", f"Connector UIDs need the {scope} scope.")
 
     # --- what the services get --------------------------------------------------------------
 
@@ -360,19 +443,11 @@ FIELD_HELP = {
     "application_url": "For your own information.",
 }
 
-PKCE_LABELS = {
-    PkceMode.PKCE_SECRET: "PKCE + secret (recommended for servers)",
-    PkceMode.SECRET: "Secret only",
-    PkceMode.PKCE: "PKCE only (public client, no secret)",
-}
-CLIENT_AUTH_LABELS = {
-    "form": "client id and secret in the form body",
-    "basic": "HTTP Basic header",
-    "json": "client id and secret in a JSON body",
-}
-
 
 class SecretForm(forms.ModelForm):
+    """A new client secret; at the provider's limit it replaces one of the active secrets
+    in the same step (rotation where a provider allows one secret)."""
+
     value = forms.CharField(
         label="Client secret",
         max_length=500,
@@ -380,10 +455,35 @@ class SecretForm(forms.ModelForm):
         help_text="Paste the secret the provider issued. It is shown once, then only its last "
         "four characters.",
     )
+    replaces = forms.ModelChoiceField(
+        queryset=ClientSecret.objects.none(),
+        widget=forms.RadioSelect,
+        empty_label=None,
+        label="Replaces",
+        help_text="Revoked in the same step; the new secret takes its place (primary if it was).",
+    )
 
     class Meta:
         model = ClientSecret
         fields = ["value", "label"]
+
+    def __init__(self, *args, app: PrivateApp, **kwargs):
+        super().__init__(*args, **kwargs)
+        active = app.client_secrets.filter(revoked_at__isnull=True)
+        if len(active) < app.catalogue.max_client_secrets:
+            del self.fields["replaces"]
+            return
+        field = self.fields["replaces"]
+        field.queryset = active
+        field.label_from_instance = lambda s: f"{s.masked} {s.label}".strip() + (
+            " (primary)" if s.is_primary else ""
+        )
+        if len(active) == 1:
+            field.initial = active[0].pk
+
+    @property
+    def replacing(self) -> bool:
+        return "replaces" in self.fields
 
     def clean_value(self) -> str:
         return _long_enough_secret(self.cleaned_data["value"])

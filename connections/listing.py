@@ -35,6 +35,8 @@ FILTERS = ("q", "provider", "app", "status", "owner", "attention", "within")
 PER_PAGE_CHOICES = (25, 50, 100, 200)
 DEFAULT_PER_PAGE = 50
 MAX_WITHIN_DAYS = 3650
+#: a status filter of its own: live connections of a disabled app (Connection.paused_reason)
+PAUSED = "paused"
 
 
 class Attention:
@@ -95,7 +97,9 @@ class ConnectionFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=120, label="Account")
     provider = forms.ChoiceField(required=False, choices=[("", "Any provider"), *PROVIDER_CHOICES])
     app = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="App")
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Status.choices])
+    status = forms.ChoiceField(
+        required=False, choices=[("", "Any status"), *Status.choices, (PAUSED, "Paused")]
+    )
     owner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     attention = forms.ChoiceField(
         required=False, choices=[("", "Anything"), *Attention.CHOICES], label="Needs"
@@ -156,7 +160,9 @@ def filter_connections(
         qs = qs.filter(app__provider=filters["provider"])
     if filters.get("app"):
         qs = qs.filter(app_id=filters["app"])
-    if filters.get("status"):
+    if filters.get("status") == PAUSED:
+        qs = qs.filter(status__in=REFRESHABLE, app__status=PrivateApp.Status.DISABLED)
+    elif filters.get("status"):
         qs = qs.filter(status=filters["status"])
     if filters.get("owner"):
         qs = qs.filter(user_id=filters["owner"])

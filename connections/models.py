@@ -42,10 +42,10 @@ class PrivateApp(models.Model):
     grant_type = models.CharField(max_length=30, choices=[(g.value, g.label) for g in Grant])
     client_id = models.CharField(max_length=255)
     client_auth = models.CharField(
-        max_length=10, choices=[(c.value, c.value) for c in ClientAuth], default=ClientAuth.FORM
+        max_length=10, choices=[(c.value, c.label) for c in ClientAuth], default=ClientAuth.FORM
     )
     pkce_mode = models.CharField(
-        max_length=12, choices=[(m.value, m.value) for m in PkceMode], default=PkceMode.SECRET
+        max_length=12, choices=[(m.value, m.label) for m in PkceMode], default=PkceMode.SECRET
     )
     account_ids = models.JSONField(default=list, blank=True)
     redirect_uris = models.JSONField(default=list, blank=True)
@@ -110,6 +110,12 @@ class PrivateApp(models.Model):
             return RateLimit(self.token_rate_limit, self.token_rate_window)
         return self.catalogue.token_rate_limit
 
+    def rejected_primary(self) -> "ClientSecret | None":
+        """The primary secret, when the provider refused it and accepted another."""
+        return self.client_secrets.filter(
+            revoked_at__isnull=True, is_primary=True, rejected_at__isnull=False
+        ).first()
+
     def active_secrets(self):
         """Secrets to try in order: the primary first, then the newest others."""
         return self.client_secrets.filter(revoked_at__isnull=True).order_by(
@@ -129,6 +135,9 @@ class ClientSecret(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    #: when the provider last refused this secret while a later one was accepted (cleared
+    #: when it is accepted again): a primary that stopped working is shown, not hidden
+    rejected_at = models.DateTimeField(null=True, blank=True)
 
     #: The shortest client secret accepted; only a secret at least this long shows its tail,
     #: so at most four characters of any secret are ever shown.
@@ -234,6 +243,19 @@ class Connection(models.Model):
     def __str__(self) -> str:
         return f"{self.app} · {self.account_name or self.account_id or self.pk}"
 
+    @property
+    def paused_reason(self) -> str:
+        """Why a live connection is paused, or "": its app is disabled, so the portal neither
+        refreshes it nor hands out its token (the token API answers app_disabled)."""
+        if self.status not in (self.Status.ACTIVE, self.Status.FAILING):
+            return ""
+        if self.app.status != PrivateApp.Status.DISABLED:
+            return ""
+        return (
+            f"The app {self.app.name} is disabled: the portal does not refresh this connection "
+            "or hand out its token until an admin enables the app again."
+        )
+
     #: the most an access token is treated as expiring early, to cover clock skew and the
     #: time a caller takes to use it
     ACCESS_MARGIN = timezone.timedelta(seconds=30)
@@ -303,6 +325,8 @@ class AuditEvent(models.Model):
         SECRET_ADDED = "secret_added", "Secret added"
         SECRET_PRIMARY = "secret_primary", "Secret made primary"
         SECRET_REVOKED = "secret_revoked", "Secret revoked"
+        SECRET_REJECTED = "secret_rejected", "Secret refused by the provider"
+        CONNECTION_DELETED = "connection_deleted", "Connection deleted"
         SCOPES_WIDENED = "scopes_widened", "Scopes widened"
         AUTHORIZED = "authorized", "Authorised"
         AUTHORIZE_FAILED = "authorize_failed", "Authorisation failed"

@@ -30,6 +30,14 @@ class ClientAuth(StrEnum):
     BASIC = "basic"  # HTTP Basic header, form body
     JSON = "json"  # client_id and client_secret in a JSON body
 
+    @property
+    def label(self) -> str:
+        return {
+            "form": "Client id and secret in the form body",
+            "basic": "HTTP Basic header",
+            "json": "Client id and secret in a JSON body",
+        }[self.value]
+
 
 class PkceMode(StrEnum):
     """Manus's three modes (seed 003); other providers use SECRET only."""
@@ -37,6 +45,14 @@ class PkceMode(StrEnum):
     SECRET = "secret"
     PKCE_SECRET = "pkce_secret"
     PKCE = "pkce"
+
+    @property
+    def label(self) -> str:
+        return {
+            "pkce_secret": "PKCE + secret (recommended for servers)",
+            "secret": "Secret only",
+            "pkce": "PKCE only (public client, no secret)",
+        }[self.value]
 
     @property
     def uses_pkce(self) -> bool:
@@ -68,6 +84,10 @@ class Provider:
     client_auths: tuple[ClientAuth, ...] = (ClientAuth.FORM,)
     scope_separator: str = " "
     known_scopes: tuple[str, ...] = ()
+    #: scopes beyond known_scopes are accepted (typed in, known ones suggested)
+    scopes_open: bool = False
+    #: the scope that needs connector UIDs beside it (Manus's use_connectors)
+    connector_scope: str = ""
     broad_scopes: tuple[str, ...] = ()
     default_scopes: tuple[str, ...] = ()
     pkce_modes: tuple[PkceMode, ...] = (PkceMode.SECRET,)
@@ -82,6 +102,10 @@ class Provider:
     max_account_ids: int = 0
     max_redirect_uris: int = 3
     max_client_secrets: int = 2
+    #: the provider verifies its webhooks with the primary secret only (seed 000)
+    primary_secret_signs_webhooks: bool = False
+    #: a new app waits for the provider to enable it (seed 000: Manu Online support)
+    starts_pending: bool = False
     token_rate_limit: RateLimit | None = None
     api_key_header: str = ""
     request_id_header: str = ""
@@ -119,6 +143,8 @@ MANU_ONLINE = Provider(
     client_auth=ClientAuth.FORM,  # seed 001: x-www-form-urlencoded body
     scope_separator=",",  # seed 000: "comma delimited list"
     known_scopes=("API_ALL",),
+    # Seed 000: scopes are the user's API rights, as listed on their user screen.
+    scopes_open=True,
     broad_scopes=("API_ALL",),
     rotates_refresh=True,  # seed 001: every refresh returns a new single-use refresh token
     access_lifetime=timedelta(minutes=30),
@@ -126,12 +152,14 @@ MANU_ONLINE = Provider(
     max_account_ids=3,
     max_redirect_uris=3,
     max_client_secrets=2,  # seed 000: the second secret is optional, for rotation
-    help="Register the app in Manu Online (Admin – Integrations – Private apps). It starts "
-    "pending until Manu Online support enables it. Webhooks are verified with the first secret.",
+    primary_secret_signs_webhooks=True,
+    starts_pending=True,
+    help="Register the app in Manu Online (Admin – Integrations – Private apps), then copy its "
+    "client id, secrets, account ids and redirect URL here.",
     notes=(
-        "Apps start pending until Manu Online support enables them.",
-        "Webhook signatures are verified with the first (primary) secret only.",
-        "Refresh tokens are single-use: each refresh returns a new one (seed 001).",
+        "New apps stay pending until Manu Online support enables them.",
+        "Webhooks are verified with the first (primary) secret only.",
+        "Each refresh returns a new single-use refresh token, which the portal stores at once.",
     ),
 )
 
@@ -154,6 +182,7 @@ MANUS = Provider(
         "use_connectors",
         "use_my_browsers",
     ),
+    connector_scope="use_connectors",
     broad_scopes=("manage_all_tasks",),
     default_scopes=("create_task",),
     pkce_modes=(PkceMode.PKCE_SECRET, PkceMode.SECRET, PkceMode.PKCE),
@@ -215,6 +244,7 @@ GENERIC = Provider(
     max_redirect_uris=3,
     max_client_secrets=2,
     revokes=True,
+    scopes_open=True,
     generic=True,
     help="Any OAuth 2.0 provider: give its endpoints, scope separator and client "
     "authentication method yourself.",

@@ -14,7 +14,7 @@ from django.views.decorators.debug import sensitive_variables
 from connections import audit
 from connections.lifecycle import connections_mark_reauth
 from connections.models import ClientSecret, PrivateApp
-from connections.providers import MANU_ONLINE, PkceMode, get_provider
+from connections.providers import PkceMode, get_provider
 
 Status = PrivateApp.Status
 
@@ -39,8 +39,7 @@ class AppUpdate:
 
 
 def initial_status(provider_key: str) -> str:
-    # Seed 000: a new Manu Online app is pending until Manu Online support enables it.
-    return Status.PENDING if provider_key == MANU_ONLINE.key else Status.ENABLED
+    return Status.PENDING if get_provider(provider_key).starts_pending else Status.ENABLED
 
 
 # sensitive_variables (outermost, so atomic's frame is covered too): error reports show none
@@ -184,8 +183,12 @@ def secret_add(*, app: PrivateApp, actor, value: str, label: str = "") -> Client
     if _active(app).count() >= limit:
         raise ValidationError(
             f"{app.catalogue.name} allows {limit} active secret{'s' if limit != 1 else ''}: "
-            "revoke one before adding another."
+            "replace one instead."
         )
+    return _new_secret(app=app, actor=actor, value=value, label=label, replacing=None)
+
+
+def _new_secret(*, app, actor, value: str, label: str, replacing: ClientSecret | None):
     secret = ClientSecret.objects.create(
         app=app,
         label=label,
@@ -195,8 +198,29 @@ def secret_add(*, app: PrivateApp, actor, value: str, label: str = "") -> Client
         created_by=actor,
     )
     what = "added as primary" if secret.is_primary else "added"
+    if replacing is not None:
+        what += f", replacing {replacing.masked}"
     _secret_event(audit.Kind.SECRET_ADDED, secret=secret, actor=actor, what=what)
     return secret
+
+
+@sensitive_variables()
+@transaction.atomic
+def secret_replace(*, old: ClientSecret, actor, value: str, label: str = "") -> ClientSecret:
+    """Rotation in one step: `old` is revoked and the new secret takes its place (primary if
+    it was), so a provider that allows one secret never has none, nor two."""
+    _lock(old.app)
+    old.refresh_from_db()
+    if old.revoked_at:
+        raise ValidationError("That secret was revoked meanwhile; add the new one instead.")
+    old.revoked_at = timezone.now()
+    old.is_primary = False
+    old.save(update_fields=["revoked_at", "is_primary"])
+    new = _new_secret(app=old.app, actor=actor, value=value, label=label, replacing=old)
+    _secret_event(
+        audit.Kind.SECRET_REVOKED, secret=old, actor=actor, what=f"revoked: replaced by {new.masked}"
+    )
+    return new
 
 
 @transaction.atomic

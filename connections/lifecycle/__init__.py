@@ -5,6 +5,7 @@ private to it (tests/test_structure.py checks both). Every write after a connect
 creation is a conditional UPDATE that checks and bumps `version`.
 """
 
+from connections.lifecycle.obtain import AccountNotAllowed
 from connections.lifecycle.obtain import (
     obtain_from_code as connection_obtain_from_code,
 )
@@ -17,9 +18,11 @@ from connections.lifecycle.refresh import Outcome
 from connections.lifecycle.refresh import refresh_connection as connection_refresh
 from connections.lifecycle.revoke import (
     Disconnected,
+    NotDeletable,
     RefreshUnderWay,
     Revocation,
 )
+from connections.lifecycle.revoke import delete_revoked as connection_delete
 from connections.lifecycle.revoke import disconnect as connection_disconnect
 from connections.lifecycle.revoke import retry_revocation as connection_retry_revocation
 from connections.lifecycle.schedule import (
@@ -32,11 +35,14 @@ from connections.lifecycle.store import replay_spool as spool_replay
 from connections.lifecycle.tokens import TokenUnavailable, connection_token
 
 __all__ = [
+    "AccountNotAllowed",
     "Disconnected",
+    "NotDeletable",
     "Outcome",
     "RefreshUnderWay",
     "Revocation",
     "TokenUnavailable",
+    "connection_delete",
     "connection_disconnect",
     "connection_obtain_from_code",
     "connection_obtain_service",

@@ -82,6 +82,36 @@ def _revoke_replaced(conn: Connection, replaced: dict[str, str | None]) -> None:
     )
 
 
+class AccountNotAllowed(Exception):
+    """The grant is for an account outside the app's account ids: nothing was stored."""
+
+
+def _check_account_allowed(app: PrivateApp, tokens: oauth.TokenSet, account: dict) -> None:
+    """Seed 000 binds a private app to its account ids: a grant the provider says is for
+    another account is revoked where the provider can revoke, and never stored. (A grant
+    whose account the provider does not name cannot be checked, and is kept.)"""
+    granted = account.get("account_id")
+    if not app.account_ids or not granted or granted in app.account_ids:
+        return
+    revoke_tokens(app, {"refresh_token": tokens.refresh_token, "access_token": tokens.access_token})
+    raise AccountNotAllowed(
+        f"{app.catalogue.name} granted account {granted}, which is not one of this app's "
+        f"account ids ({', '.join(app.account_ids)}). Nothing was stored: connect again and "
+        "choose one of those accounts, or ask an admin to add it to the app."
+    )
+
+
+def _same_account(app: PrivateApp, account_id: str | None) -> Connection | None:
+    """The live connection this app already has for the account: connecting the account again
+    reconnects it, keeping its id, instead of making a twin."""
+    if not account_id:
+        return None
+    live = Connection.objects.filter(app=app, account_id=account_id).exclude(
+        status=Connection.Status.REVOKED
+    )
+    return live.order_by("-created_at").first()
+
+
 def _other_account(conn: Connection | None, account: dict[str, str]) -> bool:
     granted = account.get("account_id")
     return bool(conn and conn.account_id and granted and granted != conn.account_id)
@@ -103,7 +133,7 @@ def obtain_from_code(
     crash in between loses nothing the user cannot redo, while a connection written to the
     wrong row would hand one account's token to the services of another."""
     app = attempt.app
-    tokens, _ = call_with_secrets(
+    tokens, secret = call_with_secrets(
         app,
         lambda creds: oauth.exchange_code(
             app,
@@ -115,15 +145,25 @@ def obtain_from_code(
         rate_limit_wait=provider_calls.INTERACTIVE_RATE_LIMIT_WAIT,
     )
     account = identify(app, tokens) if identify else {}
+    try:
+        _check_account_allowed(app, tokens, account)
+    except AccountNotAllowed as exc:
+        audit.record(
+            Kind.AUTHORIZE_FAILED, tenant=app.tenant, app=app, actor=attempt.user, message=str(exc)
+        )
+        raise
     target = attempt.connection
     if _other_account(target, account):
         message = (
             f"Connected: a reconnect of connection #{target.pk} granted another account "
             f"({account['account_id']}, not {target.account_id}), so it became this connection."
         )
-        target = None
+        target = _same_account(app, account.get("account_id"))
+    elif target is None:
+        target = _same_account(app, account.get("account_id"))
+        message = "Reconnected: the account already had this connection." if target else "Connected."
     else:
-        message = "Reconnected." if target else "Connected."
+        message = "Reconnected."
     conn = _save_connection(
         app=app,
         kind=Connection.Kind.USER,
@@ -132,6 +172,7 @@ def obtain_from_code(
         user=attempt.user,
         **account,
     )
+    secret.record()
     audit.record(
         Kind.AUTHORIZED,
         tenant=app.tenant,
@@ -147,7 +188,7 @@ def obtain_service_token(
     *, app: PrivateApp, actor, connection: Connection | None = None
 ) -> Connection:
     """Client-credentials or password grant: the token is fetched at once."""
-    tokens, _ = call_with_secrets(
+    tokens, secret = call_with_secrets(
         app, service_grant(app), rate_limit_wait=provider_calls.INTERACTIVE_RATE_LIMIT_WAIT
     )
     account = app.service_username or app.client_id
@@ -155,11 +196,12 @@ def obtain_service_token(
         app=app,
         kind=Connection.Kind.SERVICE,
         tokens=tokens,
-        connection=connection,
+        connection=connection or _same_account(app, account),
         user=actor,
         account_id=account,
         account_name=account,
     )
+    secret.record()
     audit.record(
         Kind.AUTHORIZED,
         tenant=app.tenant,

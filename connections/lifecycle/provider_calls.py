@@ -8,13 +8,15 @@ shared window never exceeds that, whether Manus counts them together or apart.""
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from connections import metrics, oauth, ratelimit
-from connections.models import Connection, PrivateApp
+from connections import audit, metrics, oauth, ratelimit
+from connections.models import AuditEvent, ClientSecret, Connection, PrivateApp
 from connections.oauth import Credentials, ErrorKind, ProviderError, TokenSet
 from connections.providers import Grant, PkceMode
 
@@ -27,9 +29,50 @@ T = TypeVar("T")
 
 
 def secrets_to_try(app: PrivateApp) -> list[str | None]:
+    return [s.value if s else None for s in _secret_rows(app)]
+
+
+def _secret_rows(app: PrivateApp) -> list[ClientSecret | None]:
     if not PkceMode(app.pkce_mode).needs_secret:
         return [None]
-    return [s.value for s in app.active_secrets()] or [None]
+    return list(app.active_secrets()) or [None]
+
+
+@dataclass(frozen=True)
+class SecretOutcome:
+    """Which of the app's secrets (in the order tried) the provider accepted."""
+
+    app: PrivateApp
+    tried: list[ClientSecret | None]
+    index: int
+
+    @property
+    def fell_back(self) -> bool:
+        return self.index > 0
+
+    def record(self) -> None:
+        """After the tokens are stored: the secrets before the accepted one were refused, which
+        is marked on them (the app page shows it) and audited the first time; a refused secret
+        that is accepted again is clear. Nothing to write in the usual case."""
+        accepted = self.tried[self.index]
+        if accepted is not None and accepted.rejected_at:
+            ClientSecret.objects.filter(pk=accepted.pk).update(rejected_at=None)
+        for refused in self.tried[: self.index]:
+            if refused is None or refused.rejected_at:
+                continue
+            first = ClientSecret.objects.filter(pk=refused.pk, rejected_at__isnull=True).update(
+                rejected_at=timezone.now()
+            )
+            if first and accepted is not None:
+                audit.record(
+                    AuditEvent.Kind.SECRET_REJECTED,
+                    tenant=self.app.tenant,
+                    app=self.app,
+                    message=f"{self.app.catalogue.name} refused secret {refused.masked} "
+                    f"(invalid_client) and accepted {accepted.masked}: replace or revoke "
+                    f"{refused.masked}.",
+                    secret_id=refused.pk,
+                )
 
 
 def within_rate_limit(
@@ -73,20 +116,21 @@ def call_with_secrets(
     *,
     rate_limit_wait: float,
     before_send: Callable[[], None] | None = None,
-) -> tuple[TokenSet, int]:
-    """Returns the tokens and which secret (0 = primary) the provider accepted.
+) -> tuple[TokenSet, "SecretOutcome"]:
+    """Returns the tokens and which secret the provider accepted (record() that once the
+    tokens are stored).
     Waits up to rate_limit_wait seconds for each request's rate-limit slot; `before_send`
     runs before every request: first try, resend, next secret."""
     rejected: ProviderError | None = None
     unanswered: list[ProviderError] = []
-    for index, secret in enumerate(secrets_to_try(app)):
-        creds = oauth.credentials_for(app, secret)
+    rows = _secret_rows(app)
+    for index, secret in enumerate(rows):
+        creds = oauth.credentials_for(app, secret.value if secret else None)
         for attempt in range(TRANSPORT_RETRIES + 1):
             try:
                 tokens = within_rate_limit(
                     app, partial(call, creds), max_wait=rate_limit_wait, before_send=before_send
                 )
-                return tokens, index
             except ProviderError as exc:
                 if exc.held_back and unanswered:
                     # The grant went out and no answer came back: that is what the caller
@@ -103,6 +147,7 @@ def call_with_secrets(
                 # Lets the caller explain an invalid_grant that follows an unanswered call.
                 exc.unanswered_before = len(unanswered)
                 raise
+            return tokens, SecretOutcome(app, rows, index)
     assert rejected is not None
     raise rejected
 

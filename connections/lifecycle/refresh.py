@@ -94,7 +94,7 @@ def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcom
     app = conn.app
     started = time.monotonic()
     try:
-        tokens, secret_index = call_with_secrets(
+        tokens, secret = call_with_secrets(
             app,
             renewal_call(conn, app),
             rate_limit_wait=RATE_LIMIT_MAX_WAIT,
@@ -117,6 +117,7 @@ def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcom
         lease.release(conn.pk, owner=owner)
     if app.credentials_invalid_at:
         PrivateApp.objects.filter(pk=app.pk).update(credentials_invalid_at=None)
+    secret.record()
     audit.record(
         Kind.REFRESHED,
         tenant=conn.tenant,
@@ -125,7 +126,7 @@ def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcom
         message=f"Tokens renewed ({reason})."
         + (
             " The primary secret was rejected; a secondary secret was accepted."
-            if secret_index
+            if secret.fell_back
             else ""
         ),
         rotated=bool(tokens.refresh_token),
@@ -215,6 +216,16 @@ def _owned(conn: Connection, owner: str):
     return Connection.objects.filter(pk=conn.pk, lease_owner=owner, version=conn.version)
 
 
+def _next_try(at) -> str:
+    """When the retry really happens: the refresh sweep picks due connections up every
+    REFRESH_BEAT_SECONDS, so a retry due in 15 s can come up to a sweep later."""
+    local = timezone.localtime(at)
+    return (
+        f"Next try at the first sweep after {local:%H:%M:%S %Z} "
+        f"(sweeps run every {settings.REFRESH_BEAT_SECONDS:g} s)."
+    )
+
+
 def _schedule_retry(
     conn, owner, *, delay: timedelta, error: str, request_id: str = "", count_failure: bool = True
 ) -> None:
@@ -234,7 +245,7 @@ def _schedule_retry(
         tenant=conn.tenant,
         connection=conn,
         request_id=request_id,
-        message=f"Refresh failed, retrying in {int(delay.total_seconds())} s: {error}",
+        message=f"Refresh failed: {error}. {_next_try(now + delay)}",
         failures=failures,
     )
 

@@ -191,3 +191,29 @@ def retry_revocation(connection_id: int) -> Revocation | None:
         message=outcome,
     )
     return state
+
+
+class NotDeletable(Exception):
+    """Only a revoked connection whose tokens are all revoked (or erased) can be deleted."""
+
+
+def delete_revoked(conn: Connection, *, actor) -> None:
+    """Remove a revoked connection from the list; its audit trail stays (with the app). A
+    connection still waiting for the provider to confirm a revocation keeps its row: it holds
+    the tokens to revoke."""
+    deleted, _ = Connection.objects.filter(
+        pk=conn.pk, status=Connection.Status.REVOKED, revoke_retry_at__isnull=True
+    ).delete()
+    if not deleted:
+        raise NotDeletable(
+            "Only a disconnected connection whose revocation is complete can be deleted."
+        )
+    audit.record(
+        Kind.CONNECTION_DELETED,
+        tenant=conn.tenant,
+        app=conn.app,
+        actor=actor,
+        message=f"Connection #{conn.pk} ({conn.account_name or conn.account_id or 'no account'}) "
+        "deleted.",
+        connection_id=conn.pk,
+    )

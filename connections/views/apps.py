@@ -119,6 +119,7 @@ def app_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "callback_url": cb,
         "callback_missing": provider.uses_redirect and cb not in app.redirect_uris,
         "broad_scopes": [s for s in app.scopes if s in provider.broad_scopes],
+        "rejected_primary": app.rejected_primary(),
         "counts": counts,
         "is_admin": request.membership.is_admin,
         "status_moves": sorted(services.STATUS_MOVES[app.status]),
@@ -166,7 +167,14 @@ def app_status(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
-        messages.success(request, f"{app.name} is now {app.get_status_display().lower()}.")
+        paused = app.connections.exclude(status__in=["revoked", "needs_reauth"]).count()
+        note = (
+            f" Its {paused} live connection{'s are' if paused != 1 else ' is'} paused until "
+            "you enable it again."
+            if app.status == PrivateApp.Status.DISABLED and paused
+            else ""
+        )
+        messages.success(request, f"{app.name} is now {app.get_status_display().lower()}.{note}")
     return _to_detail(app)
 
 
@@ -193,18 +201,21 @@ def app_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @admin_only
 def secret_add(request: HttpRequest, pk: int) -> HttpResponse:
     app = _app(request, pk)
-    form = SecretForm(request.POST or None)
+    form = SecretForm(request.POST or None, app=app)
     if request.method == "POST" and form.is_valid():
-        value = form.cleaned_data["value"]
+        value, label = form.cleaned_data["value"], form.cleaned_data["label"]
+        old = form.cleaned_data.get("replaces")
         try:
-            secret = services.secret_add(
-                app=app, actor=request.user, value=value, label=form.cleaned_data["label"]
-            )
+            if old is None:
+                secret = services.secret_add(app=app, actor=request.user, value=value, label=label)
+            else:
+                secret = services.secret_replace(old=old, actor=request.user, value=value, label=label)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
             _remember_secret(request, secret, value)
-            messages.success(request, f"Secret {secret.masked} added.")
+            done = f"replaced {old.masked}" if old else "added"
+            messages.success(request, f"Secret {secret.masked} {done}.")
             return _to_detail(app)
     return render(request, "connections/apps/secret_form.html", {"app": app, "form": form})
 

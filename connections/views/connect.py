@@ -56,7 +56,19 @@ def obtain_service_or_explain(
         messages.error(request, f"{app.catalogue.name} did not give a token: {exc.describe()}")
         return to_connection(connection) if connection else to_app(app)
     messages.success(request, f"{app.name} is connected as {conn.account_name}.")
+    warn_if_secret_refused(request, app)
     return to_connection(conn)
+
+
+def warn_if_secret_refused(request: HttpRequest, app: PrivateApp) -> None:
+    """All went well, but only because the provider accepted a secondary secret: say so."""
+    refused = app.rejected_primary()
+    if refused is not None:
+        messages.warning(
+            request,
+            f"{app.catalogue.name} refused the primary secret {refused.masked}; another secret "
+            f"of {app.name} was accepted. Replace or revoke {refused.masked}.",
+        )
 
 
 @require_POST
@@ -80,7 +92,7 @@ def app_service_connect(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def oauth_callback(request: HttpRequest) -> HttpResponse:
     try:
-        conn, left = flow.attempt_finish(user=request.user, params=request.GET)
+        conn, left, reused = flow.attempt_finish(user=request.user, params=request.GET)
     except flow.FlowError as exc:
         if exc.app is None:
             # Nothing says which tenant this belongs to: a page of its own, no redirect.
@@ -99,8 +111,15 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
             f"#{left.pk} is unchanged: reconnect it and choose {wanted} at "
             f"{conn.app.catalogue.name}.",
         )
+    elif reused:
+        messages.success(
+            request,
+            f"{conn.account_name or conn.account_id} already had connection #{conn.pk} on "
+            f"{conn.app.name}: it is reconnected and keeps its id.",
+        )
     else:
         messages.success(request, f"{conn.app.name} is connected{who}.")
+    warn_if_secret_refused(request, conn.app)
     return to_connection(conn)
 
 

@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_POST
 
@@ -19,10 +19,15 @@ from connections.lifecycle import Outcome, RefreshUnderWay, TokenUnavailable
 from connections.listing import connection_table
 from connections.models import AuditEvent, Connection
 from connections.providers import Grant
-from connections.views.connect import obtain_service_or_explain, start_or_explain, to_connection
+from connections.views.connect import (
+    obtain_service_or_explain,
+    start_or_explain,
+    to_connection,
+    warn_if_secret_refused,
+)
 from portal.csp_helpers import allow_form_redirect
 from portal.models import Membership
-from portal.tenancy import any_member
+from portal.tenancy import admin_only, any_member
 
 Role = Membership.Role
 TEST_RESULT = "connection_test_result"
@@ -147,7 +152,11 @@ def connection_test(request: HttpRequest, pk: int) -> HttpResponse:
         connection=conn,
         actor=request.user,
         request_id=result.get("request_id", ""),
-        message=f"Test call answered {result['status'] or 'nothing'}.",
+        message=(
+            f"Test call answered HTTP {result['status']}."
+            if result["status"]
+            else f"Test call not answered: {result['body']}"
+        ),
     )
     request.session[TEST_RESULT] = {"connection": conn.pk, **result}
     return to_connection(conn)
@@ -161,6 +170,8 @@ def connection_refresh(request: HttpRequest, pk: int) -> HttpResponse:
         outcome = lifecycle.connection_refresh(conn.pk, reason="manual", force=True)
     level, text = REFRESH_MESSAGES[outcome]
     messages.add_message(request, getattr(messages, level.upper()), text)
+    if outcome == Outcome.REFRESHED:
+        warn_if_secret_refused(request, conn.app)
     return to_connection(conn)
 
 
@@ -190,6 +201,20 @@ def connection_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     return to_connection(conn)
 
 
+@require_POST
+@admin_only
+def connection_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove a disconnected connection from the lists; its history stays in the audit log."""
+    conn = connection_to_read(request, pk)
+    try:
+        lifecycle.connection_delete(conn, actor=request.user)
+    except lifecycle.NotDeletable as exc:
+        messages.error(request, str(exc))
+        return to_connection(conn)
+    messages.success(request, f"Connection #{conn.pk} deleted; its history stays in the audit log.")
+    return redirect("connection_list", request.tenant.slug)
+
+
 urlpatterns = [
     path("connections/", connection_list, name="connection_list"),
     path("connections/<int:pk>/", connection_detail, name="connection_detail"),
@@ -197,4 +222,5 @@ urlpatterns = [
     path("connections/<int:pk>/refresh/", connection_refresh, name="connection_refresh"),
     path("connections/<int:pk>/reconnect/", connection_reconnect, name="connection_reconnect"),
     path("connections/<int:pk>/disconnect/", connection_disconnect, name="connection_disconnect"),
+    path("connections/<int:pk>/delete/", connection_delete, name="connection_delete"),
 ]

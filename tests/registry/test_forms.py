@@ -79,8 +79,18 @@ def test_manu_online_needs_at_least_one_account_and_redirect(acme):
     assert set(form.errors) == {"account_ids", "redirect_uris"}
 
 
-def test_scopes_must_come_from_the_known_list(acme):
-    form = form_for("manu_online", {**MANU_OK, "scopes": ["EVERYTHING"]}, acme)
+def test_manu_online_takes_the_scopes_the_user_has_comma_separated(acme):
+    # Seed 000: scopes are the user's API rights, "a comma delimited list"; API_ALL is only
+    # the one the portal knows (and warns about).
+    form = form_for("manu_online", {**MANU_OK, "scopes": "API_ALL,PARTNER_READ"}, acme)
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["scopes"] == ["API_ALL", "PARTNER_READ"]
+    assert form.broad_scopes_chosen() == ["API_ALL"]
+    assert "Known: API_ALL" in form.fields["scopes"].help_text
+
+
+def test_a_closed_scope_list_refuses_other_scopes(acme):
+    form = form_for("manus", {**MANUS_OK, "scopes": ["EVERYTHING"]}, acme)
     assert not form.is_valid()
     assert "scopes" in form.errors
 
@@ -210,3 +220,51 @@ def test_no_input_makes_the_form_crash(acme, key, data):
     form = form_for(key, data, acme)
     if form.is_valid():
         assert form.app_fields()["name"]
+
+
+def test_a_redirect_uri_may_carry_a_comma(acme):
+    uri = "https://a.example/cb?tags=a,b"
+    form = form_for("manu_online", {**MANU_OK, "redirect_uris": f"{uri}\nhttps://b.example/cb"}, acme)
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["redirect_uris"] == [uri, "https://b.example/cb"]
+
+
+def test_the_token_rate_limit_can_be_set_and_needs_both_numbers(acme):
+    form = form_for("manus", {**MANUS_OK, "token_rate_limit": "10", "token_rate_window": "10"}, acme)
+    assert form.is_valid(), form.errors
+    assert form.app_fields()["token_rate_limit"] == 10
+    assert "60 per 60 s" in form.fields["token_rate_limit"].help_text
+    form = form_for("manus", {**MANUS_OK, "token_rate_limit": "10"}, acme)
+    assert not form.is_valid()
+    assert "or neither" in str(form.errors["token_rate_window"])
+    form = form_for("manus", {**MANUS_OK, "token_rate_limit": "0", "token_rate_window": "10"}, acme)
+    assert "token_rate_limit" in form.errors
+
+
+def test_an_empty_manu_online_form_names_only_options_it_has(acme):
+    form = form_for("manu_online", {}, acme)
+    assert not form.is_valid()
+    text = str(form.errors)
+    assert "PKCE" not in text
+    assert form.errors["client_secret"] == ["A client secret is required."]
+    assert form.errors["account_ids"] == ["Required for this provider and grant."]
+    # Required everywhere, so marked required on the page.
+    assert all(form.fields[n].required for n in ("client_secret", "redirect_uris", "account_ids"))
+
+
+def test_generic_service_grants_ignore_the_fields_of_other_grants(acme):
+    data = {
+        "name": "Svc",
+        "client_id": "c",
+        "grant_type": "client_credentials",
+        "client_auth": "basic",
+        "token_url": "https://id.example/t",
+        "client_secret": "s3cret-value-0123",
+        "service_username": "typed-then-hidden",
+        "redirect_uris": "not a url",
+    }
+    form = form_for("generic", data, acme)
+    assert form.is_valid(), form.errors
+    fields = form.app_fields()
+    assert fields["service_username"] is None and fields["redirect_uris"] == []
+    assert form.fields["service_username"].widget.attrs["data-grants"] == "password"

@@ -46,8 +46,8 @@ def test_a_new_app_s_secret_is_at_least_16_characters(acme):
 
 
 def test_an_added_secret_is_at_least_16_characters(manu_app, alice, login):
-    assert SecretForm({"value": "y" * 15}).errors["value"] == [TOO_SHORT]
-    assert SecretForm({"value": "y" * 16}).is_valid()
+    assert SecretForm({"value": "y" * 15}, app=manu_app).errors["value"] == [TOO_SHORT]
+    assert SecretForm({"value": "y" * 16}, app=manu_app).is_valid()
     url = reverse("secret_add", args=["acme", manu_app.pk])
     response = login(alice).post(url, {"value": "short-secret-15"})
     assert response.status_code == 200
