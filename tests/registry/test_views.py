@@ -5,8 +5,10 @@ import re
 import pytest
 from django.urls import reverse
 
+from connections import services
 from connections.models import AuditEvent, ClientSecret, Connection, PrivateApp
 from connections.urls_helpers import callback_url
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -171,8 +173,61 @@ def test_manu_online_allows_two_secrets(manu_app, alice, login):
     urls = app_urls(manu_app)
     client.post(urls["secret_add"], {"value": "second-secret-2222"})
     response = client.post(urls["secret_add"], {"value": "third-secret-3333"})
-    assert "allows 2 active secrets" in response.content.decode()
+    # At the limit, a new secret must name the one it replaces.
+    assert "Replace a secret of" in response.content.decode()
+    assert response.context["form"].errors["replaces"]
     assert manu_app.client_secrets.count() == 2
+
+
+def test_at_the_limit_a_secret_is_replaced_in_one_step(acme, alice, login):
+    app = factories.app(acme, "manhattan_active", name="WMS")
+    old = services.secret_add(app=app, actor=alice, value="only-secret-AAAA-1111")
+    client = login(alice)
+    urls = app_urls(app)
+    detail = client.get(urls["detail"]).content.decode()
+    assert "Replace a secret" in detail and "Add a secret" not in detail
+    page = client.get(urls["secret_add"]).content.decode()
+    assert "Replace a secret of WMS" in page
+    response = client.post(urls["secret_add"], {"value": "new-secret-BBBB-2222", "replaces": old.pk})
+    assert response.status_code == 302
+    old.refresh_from_db()
+    new = app.client_secrets.get(revoked_at__isnull=True)
+    assert old.revoked_at and not old.is_primary
+    assert new.is_primary and new.value == "new-secret-BBBB-2222"
+    messages = list(AuditEvent.objects.filter(app=app).values_list("kind", "message"))
+    assert ("secret_revoked", f"Secret {old.masked} revoked: replaced by {new.masked}.") in messages
+    # Shown once, like any new secret.
+    assert "new-secret-BBBB-2222" in client.get(urls["detail"]).content.decode()
+
+
+def test_a_secret_of_another_app_cannot_be_named_as_replaced(manu_app, manus_app, alice, login):
+    client = login(alice)
+    urls = app_urls(manu_app)
+    client.post(urls["secret_add"], {"value": "second-secret-2222"})
+    foreign = manus_app.client_secrets.get()
+    response = client.post(urls["secret_add"], {"value": "third-secret-3333", "replaces": foreign.pk})
+    assert response.status_code == 200 and response.context["form"].errors["replaces"]
+    foreign.refresh_from_db()
+    assert foreign.revoked_at is None
+
+
+def test_disabling_asks_first_and_says_connections_pause(manu_app, alice, bob, login, connection_of):
+    conn = connection_of(manu_app, bob)
+    client = login(alice)
+    urls = app_urls(manu_app)
+    client.post(urls["status"], {"status": "enabled"})
+    page = client.get(urls["detail"]).content.decode()
+    assert 'data-confirm="Disable Manu ERP?' in page
+    assert 'data-confirm="Revoke ' in page
+    response = client.post(urls["status"], {"status": "disabled"}, follow=True)
+    assert "1 live connection is paused" in response.content.decode()
+    listing = client.get(reverse("connection_list", args=["acme"])).content.decode()
+    assert 'data-testid="paused"' in listing
+    detail = client.get(reverse("connection_detail", args=["acme", conn.pk])).content.decode()
+    assert "Paused. The app Manu ERP is disabled" in detail
+    assert 'data-testid="test"' not in detail
+    paused = client.get(reverse("connection_list", args=["acme"]), {"status": "paused"})
+    assert [c.pk for c in paused.context["table"].page.object_list] == [conn.pk]
 
 
 def test_status_pending_enabled_disabled_and_back(manu_app, alice, login):
