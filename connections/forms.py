@@ -169,8 +169,8 @@ class AppForm(forms.ModelForm):
             "internal_comments",
         ]
         help_texts = {
-            "issuer": "The provider's issuer identifier. When set, the authorization response "
-            "must carry it as iss (RFC 9207), or Connect refuses the answer.",
+            "issuer": "Optional: the issuer the provider names itself with after sign-in (its "
+            "iss parameter). When set, Connect refuses an answer that does not carry it.",
             "scope_separator": "How scopes are joined in requests: a space (most providers) "
             "or a comma.",
         }
@@ -408,9 +408,6 @@ class AppForm(forms.ModelForm):
         model_fields = {f.name for f in PrivateApp._meta.concrete_fields}
         return {n: self.cleaned_data[n] for n in self.fields if n in model_fields}
 
-    def broad_scopes_chosen(self) -> list[str]:
-        return [s for s in self.cleaned_data.get("scopes", []) if s in self.provider.broad_scopes]
-
 
 def _long_enough_secret(value: str) -> str:
     # Blank is for the required check; a short value would be shown whole as its tail.
@@ -436,7 +433,7 @@ FIELD_HELP = {
     "subscription_key_secondary": "Optional: used when the primary key is regenerated.",
     "authorize_url": "Where users are sent to grant access (authorization code grant).",
     "token_url": "Where the portal obtains and refreshes tokens.",
-    "revoke_url": "Optional RFC 7009 revocation endpoint.",
+    "revoke_url": "Optional: where the portal revokes tokens when a connection is disconnected.",
     "api_base_url": "Base of the API calls the test button makes.",
     "test_path": "A cheap authenticated GET, like /me, used to test a connection.",
     "client_secret": "Stored encrypted; shown once after saving, then only its last four.",

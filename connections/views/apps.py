@@ -50,15 +50,6 @@ def _pop_secret(request: HttpRequest, app: PrivateApp) -> dict | None:
     return {"id": once["id"], "value": decrypt(once["v"])}
 
 
-def _warn_broad(request: HttpRequest, form: AppForm) -> None:
-    broad = form.broad_scopes_chosen()
-    if broad:
-        messages.warning(
-            request,
-            f"{', '.join(broad)} grants broad access. Prefer narrower scopes where you can.",
-        )
-
-
 @any_member
 def app_list(request: HttpRequest) -> HttpResponse:
     apps = apps_with_counts(
@@ -92,7 +83,6 @@ def app_create(request: HttpRequest) -> HttpResponse:
         if secret:
             _remember_secret(request, secret, form.cleaned_data["client_secret"])
         messages.success(request, f"{app.name} registered ({app.get_status_display()}).")
-        _warn_broad(request, form)
         return _to_detail(app)
     return render(
         request, "connections/apps/form.html", {"form": form, "provider": provider, "app": None}
@@ -139,7 +129,6 @@ def app_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         result = services.app_update(app=app, actor=request.user, fields=form.app_fields())
         messages.success(request, f"{app.name} saved.")
-        _warn_broad(request, form)
         if result.widened and app.catalogue.widening_scopes_invalidates:
             messages.warning(
                 request,

@@ -1,6 +1,7 @@
 """The app form per provider: which fields it shows, each rule's error, and no crash on input."""
 
 import pytest
+from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import from_form  # noqa: F401  (import proves the extra exists)
@@ -85,8 +86,7 @@ def test_manu_online_takes_the_scopes_the_user_has_comma_separated(acme):
     form = form_for("manu_online", {**MANU_OK, "scopes": "API_ALL,PARTNER_READ"}, acme)
     assert form.is_valid(), form.errors
     assert form.cleaned_data["scopes"] == ["API_ALL", "PARTNER_READ"]
-    assert form.broad_scopes_chosen() == ["API_ALL"]
-    assert "Known: API_ALL" in form.fields["scopes"].help_text
+    assert "Known: API_ALL. API_ALL grants broad access." in form.fields["scopes"].help_text
 
 
 def test_a_closed_scope_list_refuses_other_scopes(acme):
@@ -95,10 +95,9 @@ def test_a_closed_scope_list_refuses_other_scopes(acme):
     assert "scopes" in form.errors
 
 
-def test_broad_scopes_are_reported(acme):
-    form = form_for("manu_online", MANU_OK, acme)
-    assert form.is_valid()
-    assert form.broad_scopes_chosen() == ["API_ALL"]
+def test_broad_scopes_are_warned_about_once_on_the_apps_page(manu_app, alice, login):
+    page = login(alice).get(reverse("app_detail", args=["acme", manu_app.pk])).content.decode()
+    assert page.count("grants broad access") == 1
 
 
 MANUS_OK = {
