@@ -26,7 +26,7 @@ def test_admin_registers_a_manu_online_app_and_rotates_its_secret(live_server, p
     base = live_server.url
     log_in(page, base, "alice")
 
-    page.get_by_role("link", name="Apps").click()
+    page.get_by_role("link", name="Apps", exact=True).click()
     page.get_by_role("link", name="Register an app").click()
     page.get_by_label("Manu Online").check()
     page.get_by_role("button", name="Continue").click()
@@ -38,7 +38,8 @@ def test_admin_registers_a_manu_online_app_and_rotates_its_secret(live_server, p
         "https://portal.example/oauth/callback/\nhttps://backup.example/oauth/callback/",
     )
     page.fill("#id_account_ids", "1001\n1002\n1003")
-    page.get_by_label("API_ALL").check()
+    # Seed 000: the user's API rights, comma separated; API_ALL is only a suggestion.
+    page.fill("#id_scopes", "API_ALL,PARTNER_READ")
     page.fill("#id_client_secret", "first-secret-value-AAAA")
     page.get_by_role("button", name="Register").click()
 
@@ -46,6 +47,7 @@ def test_admin_registers_a_manu_online_app_and_rotates_its_secret(live_server, p
     expect(page.get_by_test_id("secret-once")).to_have_text("first-secret-value-AAAA")
     expect(page.get_by_text("Pending").first).to_be_visible()
     expect(page.get_by_text("1001, 1002, 1003")).to_be_visible()
+    expect(page.get_by_text("API_ALL,PARTNER_READ")).to_be_visible()
 
     page.reload()
     expect(page.get_by_test_id("secret-once")).to_have_count(0)
@@ -59,9 +61,30 @@ def test_admin_registers_a_manu_online_app_and_rotates_its_secret(live_server, p
     page.get_by_role("button", name="Add secret").click()
     expect(page.get_by_test_id("secret-once")).to_have_text("second-secret-value-BBBB")
 
+    # Each of these asks first; the question names the secret.
+    questions = []
+
+    def answer(dialog):
+        questions.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", answer)
     secret_row(page, "BBBB").get_by_role("button", name="Make primary").click()
     expect(secret_row(page, "BBBB")).to_contain_text("primary")
     secret_row(page, "AAAA").get_by_role("button", name="Revoke").click()
     expect(secret_row(page, "AAAA")).to_contain_text("revoked")
     expect(secret_row(page, "BBBB")).to_contain_text("primary")
     expect(page.get_by_text("second-secret-value-BBBB")).to_have_count(0)
+    assert [q.split("?")[0] for q in questions] == ["Make ••••BBBB primary", "Revoke ••••AAAA"]
+
+    # Disabling asks too, and saying no changes nothing.
+    page.remove_listener("dialog", answer)
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Enable").click()
+    expect(page.get_by_text("Books is now enabled")).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Disable").click()
+    expect(page.get_by_role("button", name="Disable")).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Disable").click()
+    expect(page.get_by_test_id("app-disabled")).to_be_visible()
