@@ -61,6 +61,27 @@
     });
   });
 
+  // <div class="table-wrap">: a table wider than the screen scrolls inside it. Keyboard users
+  // must be able to scroll it too, so a wrap that scrolls is focusable and named after its
+  // section's heading; one that fits stays out of the tab order.
+  function tableWraps() {
+    document.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      if (wrap.scrollWidth > wrap.clientWidth) {
+        var section = wrap.closest("section");
+        var heading = section && section.querySelector("h1, h2, h3");
+        wrap.tabIndex = 0;
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", (heading ? heading.textContent.trim() : "Table") + " (scrolls sideways)");
+      } else {
+        wrap.removeAttribute("tabindex");
+        wrap.removeAttribute("role");
+        wrap.removeAttribute("aria-label");
+      }
+    });
+  }
+  tableWraps();
+  window.addEventListener("resize", tableWraps);
+
   // One polite live region per page tells screen readers what a Copy button did.
   var announcer = document.createElement("div");
   announcer.className = "sr-only";
@@ -124,5 +145,30 @@
         timer = window.setTimeout(function () { button.textContent = label; }, 2000);
       });
     });
+  });
+
+  // <input data-grants="password …"> in a form with a grant_type choice: the field (its
+  // .field box) shows only while one of those grants is picked. The server ignores such a
+  // field under another grant, so hiding it loses nothing that would have been saved.
+  document.querySelectorAll("form").forEach(function (form) {
+    var choices = form.querySelectorAll("[name=grant_type]");
+    var dependents = form.querySelectorAll("[data-grants]");
+    if (!choices.length || !dependents.length) return;
+    function picked() {
+      var value = "";
+      choices.forEach(function (c) {
+        if (c.type !== "radio" || c.checked) value = c.value;
+      });
+      return value;
+    }
+    function update() {
+      var grant = picked();
+      dependents.forEach(function (input) {
+        var box = input.closest(".field") || input;
+        box.hidden = input.dataset.grants.split(" ").indexOf(grant) === -1;
+      });
+    }
+    choices.forEach(function (c) { c.addEventListener("change", update); });
+    update();
   });
 })();

@@ -57,7 +57,7 @@ def test_an_invited_ops_person_joins_enrols_totp_and_reads_connections(
     expect(page.get_by_test_id("recovery-codes")).to_be_visible()
     page.get_by_role("link", name="Done").click()
 
-    page.get_by_role("link", name="Connections").click()
+    page.get_by_role("link", name="Connections", exact=True).click()
     expect(page.get_by_role("heading", name="Connections")).to_be_visible()
     expect(page.locator(".badge.role-ops")).to_have_text("Ops")
     assert violations == []
