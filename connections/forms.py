@@ -91,7 +91,8 @@ def fields_for(provider: Provider) -> list[str]:
         if provider.generic or not getattr(provider, n) or settings.ALLOW_CUSTOM_ENDPOINTS
     ]
     names += ["test_path", "token_rate_limit", "token_rate_window"]
-    if provider.generic:
+    # A custom domain answers with its own issuer, or Connect refuses every answer.
+    if provider.generic or (provider.issuer and settings.ALLOW_CUSTOM_ENDPOINTS):
         names.append("issuer")
     if provider.uses_redirect:
         names.append("refresh_policy")
@@ -226,7 +227,7 @@ class AppForm(forms.ModelForm):
                 )
                 if getattr(self.instance, name):
                     f[name].help_text = "Set. Leave blank to keep it."
-        for name in ("authorize_url", "token_url", "revoke_url", "api_base_url", "test_path"):
+        for name in (*ENDPOINT_FIELDS, "test_path", "issuer"):
             if name in f and not p.generic:
                 default = getattr(p, name)
                 f[name].help_text = (

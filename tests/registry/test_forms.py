@@ -267,3 +267,11 @@ def test_generic_service_grants_ignore_the_fields_of_other_grants(acme):
     fields = form.app_fields()
     assert fields["service_username"] is None and fields["redirect_uris"] == []
     assert form.fields["service_username"].widget.attrs["data-grants"] == "password"
+
+
+def test_a_custom_domain_can_give_its_own_issuer(settings):
+    settings.ALLOW_CUSTOM_ENDPOINTS = True
+    assert "issuer" in fields_for(PROVIDERS["manus"])
+    settings.ALLOW_CUSTOM_ENDPOINTS = False
+    assert "issuer" not in fields_for(PROVIDERS["manus"])
+    assert "issuer" in fields_for(PROVIDERS["generic"])
