@@ -88,3 +88,18 @@ def test_admin_registers_a_manu_online_app_and_rotates_its_secret(live_server, p
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Disable").click()
     expect(page.get_by_test_id("app-disabled")).to_be_visible()
+
+
+def test_the_generic_form_shows_the_fields_of_the_chosen_grant(live_server, page, alice):
+    log_in(page, live_server.url, "alice")
+    page.goto(f"{live_server.url}/t/acme/apps/new/?provider=generic")
+    username, redirects = page.locator("#id_service_username"), page.locator("#id_redirect_uris")
+    page.select_option("#id_grant_type", "client_credentials")
+    expect(username).to_be_hidden()
+    expect(redirects).to_be_hidden()
+    page.select_option("#id_grant_type", "password")
+    expect(username).to_be_visible()
+    expect(redirects).to_be_hidden()
+    page.select_option("#id_grant_type", "authorization_code")
+    expect(username).to_be_hidden()
+    expect(redirects).to_be_visible()
