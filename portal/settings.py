@@ -198,8 +198,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # runserver's request lines without the query string: the OAuth callback's carries the
-    # authorization code and state (portal/log_filters.py). Otherwise Django's own setup.
-    "filters": {"no_query": {"()": "portal.log_filters.DropQueryString"}},
+    # authorization code and state (portal/log_filters.py). Every other line goes to root's
+    # console handler, once: no logger below root has a console handler of its own.
+    "filters": {
+        "no_query": {"()": "portal.log_filters.DropQueryString"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {
         "server": {
             "()": "django.utils.log.ServerFormatter",
@@ -210,9 +214,18 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler"},
         "server": {"class": "logging.StreamHandler", "formatter": "server"},
+        "mail_admins": {
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+            "class": "django.utils.log.AdminEmailHandler",
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Named so that Django's default console handler on it (DEBUG only) is replaced:
+        # left in place, every django.* line (a 403's warning and its traceback) printed
+        # once there and once more through root's console. The e-mails to ADMINS stay.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
         "django.db.backends": {"level": "WARNING"},
         "django.server": {
             "handlers": ["server"],
