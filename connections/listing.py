@@ -19,7 +19,6 @@ from connections.models import Connection, PrivateApp
 from connections.providers import PROVIDER_CHOICES, Grant
 
 Status = Connection.Status
-REFRESHABLE = (Status.ACTIVE, Status.FAILING)
 
 #: sort key in the URL → column; "-key" sorts descending
 SORTS = {
@@ -59,7 +58,7 @@ class Attention:
 
 def lapsing_q(now: datetime, days: int) -> Q:
     """A refreshable connection whose refresh token ends within `days` (or already has)."""
-    return Q(status__in=REFRESHABLE, refresh_expires_at__lte=now + timedelta(days=days))
+    return Q(status__in=Connection.REFRESHABLE, refresh_expires_at__lte=now + timedelta(days=days))
 
 
 def attention_q(kind: str, *, tenant, now: datetime, within_days: int = 30) -> Q:
@@ -82,7 +81,7 @@ def attention_q(kind: str, *, tenant, now: datetime, within_days: int = 30) -> Q
         )
         return Q(
             app_id__in=list(warm.values_list("pk", flat=True)),
-            status__in=REFRESHABLE,
+            status__in=Connection.REFRESHABLE,
             access_expires_at__lt=now,
         )
     if kind == Attention.LAPSING:
@@ -128,7 +127,7 @@ class ConnectionFilterForm(forms.Form):
         ]
         apps = PrivateApp.objects.filter(tenant=tenant).order_by("name").values_list("pk", "name")
         self.fields["app"].choices = [("", "Any app"), *apps]
-        if membership.role == membership.Role.MEMBER:
+        if not membership.sees_all_connections:
             del self.fields["owner"]  # members only ever see their own
         else:
             people = tenant.memberships.select_related("user").order_by("user__username")
@@ -161,7 +160,7 @@ def filter_connections(
     if filters.get("app"):
         qs = qs.filter(app_id=filters["app"])
     if filters.get("status") == PAUSED:
-        qs = qs.filter(status__in=REFRESHABLE, app__status=PrivateApp.Status.DISABLED)
+        qs = qs.paused()
     elif filters.get("status"):
         qs = qs.filter(status=filters["status"])
     if filters.get("owner"):

@@ -25,6 +25,11 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+class TenantQuerySet(models.QuerySet):
+    def in_tenant(self, tenant: Tenant):
+        return self.filter(tenant=tenant)
+
+
 class PrivateApp(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -79,6 +84,8 @@ class PrivateApp(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -156,6 +163,28 @@ class ClientSecret(models.Model):
         return f"••••{self.last_four}" if long_enough else "••••"
 
 
+class ConnectionQuerySet(TenantQuerySet):
+    def visible_to(self, membership):
+        """The tenant's connections this person may read: all, or a member's own."""
+        mine = self.in_tenant(membership.tenant)
+        return mine if membership.sees_all_connections else mine.filter(user=membership.user_id)
+
+    def refreshable(self):
+        return self.filter(status__in=Connection.REFRESHABLE)
+
+    def paused(self):
+        """Refreshable, but the app is disabled (Connection.paused_reason)."""
+        return self.refreshable().filter(app__status=PrivateApp.Status.DISABLED)
+
+    def due(self, now):
+        """Refreshable, of an app that is not disabled, and its next refresh has come."""
+        return (
+            self.refreshable()
+            .filter(next_refresh_at__lte=now)
+            .exclude(app__status=PrivateApp.Status.DISABLED)
+        )
+
+
 class Connection(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -166,6 +195,9 @@ class Connection(models.Model):
     class Kind(models.TextChoices):
         USER = "user", "User"
         SERVICE = "service", "Service account"
+
+    #: the statuses the engine refreshes (and in which a token can be handed out)
+    REFRESHABLE = (Status.ACTIVE, Status.FAILING)
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="connections")
     #: PROTECT: an app with connections cannot be deleted
@@ -210,6 +242,8 @@ class Connection(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = ConnectionQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -247,9 +281,7 @@ class Connection(models.Model):
     def paused_reason(self) -> str:
         """Why a live connection is paused, or "": its app is disabled, so the portal neither
         refreshes it nor hands out its token (the token API answers app_disabled)."""
-        if self.status not in (self.Status.ACTIVE, self.Status.FAILING):
-            return ""
-        if self.app.status != PrivateApp.Status.DISABLED:
+        if not self.is_refreshable or self.app.status != PrivateApp.Status.DISABLED:
             return ""
         return (
             f"The app {self.app.name} is disabled: the portal does not refresh this connection "
@@ -268,9 +300,16 @@ class Connection(models.Model):
         lifetime = self.access_expires_at - self.last_refreshed_at
         return max(timezone.timedelta(0), min(self.ACCESS_MARGIN, lifetime / 4))
 
+    @property
+    def is_refreshable(self) -> bool:
+        return self.status in self.REFRESHABLE
+
+    def is_due(self, now) -> bool:
+        return self.next_refresh_at is not None and self.next_refresh_at <= now
+
     def access_token_live(self) -> bool:
         """A token services can still use right now (not expired), in a refreshable state."""
-        if not self.access_token or self.status not in (self.Status.ACTIVE, self.Status.FAILING):
+        if not self.access_token or not self.is_refreshable:
             return False
         return self.access_expires_at is None or self.access_expires_at > timezone.now()
 

@@ -13,7 +13,7 @@ from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from connections.listing import REFRESHABLE, Attention, attention_q, lapsing_q, page_rows
+from connections.listing import Attention, attention_q, lapsing_q, page_rows
 from connections.models import ActivityHour, AuditEvent, Connection, PrivateApp
 from connections.providers import get_provider
 
@@ -226,7 +226,7 @@ def expiries_per_day(qs: QuerySet[Connection], *, now: datetime) -> list[tuple[s
     start = timezone.localtime(now).date()
     counts = dict(
         qs.filter(
-            status__in=REFRESHABLE,
+            status__in=Connection.REFRESHABLE,
             refresh_expires_at__gte=now,
             refresh_expires_at__lt=now + timedelta(days=EXPIRY_DAYS),
         )

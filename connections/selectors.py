@@ -5,20 +5,18 @@ from django.db.models import Count, Q
 from connections.models import Connection, PrivateApp
 
 
-def apps_with_counts(*, tenant, user, own_only: bool):
-    """The tenant's apps with n_connections: the person's own when own_only (members)."""
+def apps_with_counts(membership):
+    """The tenant's apps with n_connections: those the person sees (a member's own)."""
     per_app = Count("connections")
-    if own_only:
-        per_app = Count("connections", filter=Q(connections__user=user))
-    return PrivateApp.objects.filter(tenant=tenant).annotate(n_connections=per_app)
+    if not membership.sees_all_connections:
+        per_app = Count("connections", filter=Q(connections__user=membership.user_id))
+    return PrivateApp.objects.in_tenant(membership.tenant).annotate(n_connections=per_app)
 
 
-def dashboard_summary(*, tenant, user, own_only: bool) -> dict:
-    """own_only (members): the counts are of the person's own connections."""
-    connections = Connection.objects.filter(tenant=tenant).select_related("app")
-    if own_only:
-        connections = connections.filter(user=user)
-    apps = apps_with_counts(tenant=tenant, user=user, own_only=own_only)
+def dashboard_summary(membership) -> dict:
+    """Counts of the connections the person sees (a member's own)."""
+    connections = Connection.objects.visible_to(membership)
+    apps = apps_with_counts(membership)
     by_status = dict(connections.values_list("status").annotate(n=Count("id")))
     return {
         "apps": apps,

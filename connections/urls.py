@@ -1,9 +1,19 @@
 """Tenant-scoped URLs (mounted under /t/<tenant_slug>/); each views module owns its list."""
 
-from connections.views import apps, audit_log, connect, connections, keys, members, report
+from connections.views import (
+    apps,
+    audit_log,
+    connect,
+    connections,
+    dashboard,
+    keys,
+    members,
+    report,
+)
 
 urlpatterns = (
-    apps.urlpatterns
+    dashboard.urlpatterns
+    + apps.urlpatterns
     + connect.urlpatterns
     + connections.urlpatterns
     + keys.urlpatterns

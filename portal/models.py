@@ -38,9 +38,27 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} in {self.tenant} ({self.role})"
 
+    # What each role may do, asked by views and templates alike (portal.tenancy checks roles
+    # on the way in): admins register apps and manage people, members connect their own
+    # accounts, ops read the whole tenant and change nothing.
+
     @property
     def is_admin(self) -> bool:
         return self.role == self.Role.ADMIN
+
+    @property
+    def sees_all_connections(self) -> bool:
+        """Admins and ops see every connection of the tenant; members their own."""
+        return self.role != self.Role.MEMBER
+
+    @property
+    def can_change_connections(self) -> bool:
+        """Connect, test, refresh, reconnect, disconnect: not ops."""
+        return self.role != self.Role.OPS
+
+    @property
+    def reads_audit(self) -> bool:
+        return self.role != self.Role.MEMBER
 
 
 class Heartbeat(models.Model):

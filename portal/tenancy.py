@@ -5,7 +5,7 @@ the URL only through the user's own membership (another tenant is a 404, never a
 checks the role for views that change something. Objects are loaded with `get_in_tenant`.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import wraps
 from typing import TypeVar
 
@@ -17,7 +17,6 @@ from django.shortcuts import get_object_or_404
 
 from portal.models import Membership, Tenant
 
-Role = Membership.Role
 M = TypeVar("M", bound=models.Model)
 
 
@@ -34,16 +33,16 @@ def get_in_tenant(model_or_qs: type[M] | models.QuerySet, *, tenant: Tenant, **l
     return get_object_or_404(qs.filter(tenant=tenant), **lookup)
 
 
-def tenant_view(*, roles: Iterable[str] | None = None) -> Callable:
-    """Resolve `tenant_slug` into request.tenant / request.membership and check the role."""
-    allowed = frozenset(roles) if roles is not None else None
+def tenant_view(*, may: str = "") -> Callable:
+    """Resolve `tenant_slug` into request.tenant / request.membership; `may` names the
+    Membership predicate the person's role must satisfy (is_admin, can_change_connections)."""
 
     def decorator(view: Callable) -> Callable:
         @login_required
         @wraps(view)
         def wrapper(request: HttpRequest, tenant_slug: str, *args, **kwargs):
             membership = membership_in_tenant(user=request.user, slug=tenant_slug)
-            if allowed is not None and membership.role not in allowed:
+            if may and not getattr(membership, may):
                 raise PermissionDenied("Your role in this tenant does not allow this.")
             request.membership = membership
             request.tenant = membership.tenant
@@ -54,5 +53,6 @@ def tenant_view(*, roles: Iterable[str] | None = None) -> Callable:
     return decorator
 
 
-admin_only = tenant_view(roles=[Role.ADMIN])
+admin_only = tenant_view(may="is_admin")
+connection_changers = tenant_view(may="can_change_connections")
 any_member = tenant_view()

@@ -12,7 +12,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include(account.urlpatterns)),
-    path("t/<slug:tenant_slug>/", views.dashboard, name="dashboard"),
     path("t/<slug:tenant_slug>/", include("connections.urls")),
     path("", include("connections.api_urls")),
 ]

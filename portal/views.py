@@ -3,7 +3,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 
-from portal.tenancy import any_member, membership_in_tenant
+from portal.tenancy import membership_in_tenant
 
 
 def favicon(request: HttpRequest) -> HttpResponse:
@@ -25,18 +25,3 @@ def home(request: HttpRequest) -> HttpResponse:
     if len(memberships) == 1:
         return redirect("dashboard", tenant_slug=memberships[0].tenant.slug)
     return render(request, "portal/tenant_picker.html", {"memberships": memberships})
-
-
-@any_member
-def dashboard(request: HttpRequest) -> HttpResponse:
-    from connections.selectors import dashboard_summary
-
-    return render(
-        request,
-        "portal/dashboard.html",
-        dashboard_summary(
-            tenant=request.tenant,
-            user=request.user,
-            own_only=request.membership.role == request.membership.Role.MEMBER,
-        ),
-    )

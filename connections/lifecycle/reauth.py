@@ -19,9 +19,7 @@ MARK_TRIES = 20
 def connections_mark_reauth(*, app: PrivateApp, why: str, actor, message: str) -> int:
     """Mark the app's active and failing connections; the number marked."""
     marked = 0
-    for pk in app.connections.filter(
-        status__in=[Connection.Status.ACTIVE, Connection.Status.FAILING]
-    ).values_list("pk", flat=True):
+    for pk in app.connections.refreshable().values_list("pk", flat=True):
         conn = _mark(pk, why)
         if conn is None:
             continue
@@ -51,7 +49,7 @@ def connections_mark_reauth(*, app: PrivateApp, why: str, actor, message: str) -
 def _mark(pk: int, why: str) -> Connection | None:
     for _ in range(MARK_TRIES):
         conn = Connection.objects.filter(pk=pk).first()
-        if conn is None or conn.status not in (Connection.Status.ACTIVE, Connection.Status.FAILING):
+        if conn is None or not conn.is_refreshable:
             return None
         if Connection.objects.filter(pk=pk, version=conn.version).update(
             status=Connection.Status.NEEDS_REAUTH,

@@ -48,14 +48,10 @@ def refresh_connection(connection_id: int, *, reason: str, force: bool = False) 
     except Connection.DoesNotExist:
         return Outcome.SKIPPED
     now = timezone.now()
-    if (
-        conn.status not in (Status.ACTIVE, Status.FAILING)
-        or conn.app.status == PrivateApp.Status.DISABLED
-    ):
+    if not conn.is_refreshable or conn.app.status == PrivateApp.Status.DISABLED:
         return Outcome.SKIPPED
     if not force:
-        due = conn.next_refresh_at is not None and conn.next_refresh_at <= now
-        if (reason == "scheduled" and not due) or (
+        if (reason == "scheduled" and not conn.is_due(now)) or (
             reason != "scheduled" and conn.access_token_valid()
         ):
             return Outcome.FRESH

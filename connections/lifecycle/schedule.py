@@ -53,11 +53,7 @@ def _due(now: datetime):
         | lapsed
     )
     return (
-        Connection.objects.filter(
-            status__in=[Connection.Status.ACTIVE, Connection.Status.FAILING],
-            next_refresh_at__lte=now,
-        )
-        .exclude(app__status=PrivateApp.Status.DISABLED)
+        Connection.objects.due(now)
         .filter(Q(lease_owner="") | lapsed)
         .filter(unqueued)
         .order_by("next_refresh_at")

@@ -21,7 +21,6 @@ from connections.selectors import apps_with_counts
 from connections.urls_helpers import callback_url
 from portal.csp_helpers import allow_form_redirect
 from portal.fields import decrypt, encrypt
-from portal.models import Membership
 from portal.tenancy import admin_only, any_member, get_in_tenant
 
 SECRET_ONCE = "registry_secret_once"
@@ -52,11 +51,7 @@ def _pop_secret(request: HttpRequest, app: PrivateApp) -> dict | None:
 
 @any_member
 def app_list(request: HttpRequest) -> HttpResponse:
-    apps = apps_with_counts(
-        tenant=request.tenant,
-        user=request.user,
-        own_only=request.membership.role == Membership.Role.MEMBER,
-    )
+    apps = apps_with_counts(request.membership)
     return render(request, "connections/apps/list.html", {"apps": apps})
 
 
@@ -92,9 +87,7 @@ def app_create(request: HttpRequest) -> HttpResponse:
 @any_member
 def app_detail(request: HttpRequest, pk: int) -> HttpResponse:
     app = _app(request, pk)
-    mine = app.connections.all()
-    if request.membership.role == Membership.Role.MEMBER:
-        mine = mine.filter(user=request.user)  # members count (and see) their own
+    mine = app.connections.visible_to(request.membership)  # members count their own
     counts = mine.aggregate(
         total=Count("id"), reauth=Count("id", filter=Q(status=Connection.Status.NEEDS_REAUTH))
     )

@@ -16,7 +16,6 @@ from django.urls import path
 from django.utils import timezone
 
 from connections.models import AuditEvent, PrivateApp
-from portal.models import Membership
 from portal.tenancy import any_member
 
 PAGE = 50
@@ -60,7 +59,7 @@ def _day_start(day) -> datetime:
 
 def visible_events(request: HttpRequest):
     events = AuditEvent.objects.filter(tenant=request.tenant)
-    if request.membership.role == Membership.Role.MEMBER:
+    if not request.membership.sees_all_connections:
         events = events.filter(connection__user=request.user)
     return events
 

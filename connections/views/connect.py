@@ -16,10 +16,8 @@ from connections import flow, oauth
 from connections.lifecycle import connection_obtain_service, connection_record_failure
 from connections.models import Connection, PrivateApp
 from connections.providers import Grant
-from portal.models import Membership
-from portal.tenancy import admin_only, get_in_tenant, tenant_view
+from portal.tenancy import admin_only, connection_changers, get_in_tenant
 
-Role = Membership.Role
 SERVICE_GRANTS = (Grant.CLIENT_CREDENTIALS, Grant.PASSWORD)
 
 
@@ -72,7 +70,7 @@ def warn_if_secret_refused(request: HttpRequest, app: PrivateApp) -> None:
 
 
 @require_POST
-@tenant_view(roles=[Role.ADMIN, Role.MEMBER])
+@connection_changers
 def app_connect(request: HttpRequest, pk: int) -> HttpResponse:
     app = get_in_tenant(PrivateApp, tenant=request.tenant, pk=pk)
     return start_or_explain(request, app)

@@ -26,10 +26,8 @@ from connections.views.connect import (
     warn_if_secret_refused,
 )
 from portal.csp_helpers import allow_form_redirect
-from portal.models import Membership
 from portal.tenancy import admin_only, any_member
 
-Role = Membership.Role
 TEST_RESULT = "connection_test_result"
 # A person is waiting on the page: a refresh in flight is waited for this long at most.
 TEST_WAIT_SECONDS = 10.0
@@ -52,14 +50,11 @@ REFRESH_MESSAGES = {
 
 def visible_connections(request: HttpRequest) -> QuerySet[Connection]:
     """The tenant's connections this person may read: admins and ops all, members their own."""
-    qs = Connection.objects.filter(tenant=request.tenant).select_related("app", "user")
-    if request.membership.role == Role.MEMBER:
-        qs = qs.filter(user=request.user)
-    return qs
+    return Connection.objects.visible_to(request.membership).select_related("app", "user")
 
 
 def can_act(request: HttpRequest) -> bool:
-    return request.membership.role in (Role.ADMIN, Role.MEMBER)
+    return request.membership.can_change_connections
 
 
 def connection_to_read(request: HttpRequest, pk: int) -> Connection:

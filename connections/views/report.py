@@ -65,7 +65,7 @@ def expiry_report(request: HttpRequest) -> HttpResponse:
         "expiry_chart": charts.expiry_chart(reports.expiries_per_day(visible, now=now)),
         # tenant-wide figures: not for members, whose report is their own connections
         "activity_chart": None
-        if request.membership.role == request.membership.Role.MEMBER
+        if not request.membership.sees_all_connections
         else charts.activity_chart(reports.activity_per_hour(tenant=request.tenant, now=now)),
         "now": now,
     }
