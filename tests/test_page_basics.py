@@ -7,6 +7,7 @@ import pytest
 from django.contrib.messages import constants
 from django.contrib.messages.storage.base import Message
 from django.template.loader import render_to_string
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -43,6 +44,11 @@ def test_the_403_page_is_the_portals_own(olive, login):
     page = login(olive).get(reverse("members", args=["acme"]))
     html = page.content.decode()
     assert page.status_code == 403 and "You can't do that here" in html and "Skip to content" in html
+
+
+def test_a_form_sent_without_its_csrf_token_gets_the_portals_page():
+    response = Client(enforce_csrf_checks=True).post(reverse("login"), {"username": "x"})
+    assert response.status_code == 403 and "This form has expired" in response.content.decode()
 
 
 def test_the_500_page_needs_neither_a_request_nor_the_database(django_assert_num_queries):
