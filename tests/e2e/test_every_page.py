@@ -12,7 +12,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.test import Client
 from django.utils import timezone
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from connections.models import AuditEvent, ClientSecret, Connection
 from connections.people import invitation_create
@@ -219,11 +219,11 @@ def test_the_phone_menu_folds_and_opens(live_server, browser: Browser, acme, ali
         page.goto(f"{live_server.url}/t/acme/")
         menu_button = page.get_by_role("button", name="Menu")
         log_out = page.get_by_role("button", name="Log out")
-        assert log_out.is_hidden() and menu_button.get_attribute("aria-expanded") == "false"
+        expect(log_out).to_be_hidden()
+        expect(menu_button).to_have_attribute("aria-expanded", "false")
         menu_button.click()
-        log_out.wait_for(state="visible")
-        assert menu_button.get_attribute("aria-expanded") == "true"
-        assert log_out.bounding_box()["x"] + log_out.bounding_box()["width"] <= 390
+        expect(log_out).to_be_in_viewport(ratio=1)
+        expect(menu_button).to_have_attribute("aria-expanded", "true")
     finally:
         context.close()
 
@@ -231,5 +231,16 @@ def test_the_phone_menu_folds_and_opens(live_server, browser: Browser, acme, ali
 def test_a_desktop_shows_the_menu_without_a_button(live_server, page: Page, acme, alice):
     sign_in(page.context, live_server.url, alice)
     page.goto(f"{live_server.url}/t/acme/")
-    assert page.get_by_role("button", name="Log out").is_visible()
-    assert page.get_by_role("button", name="Menu").is_hidden()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+
+
+def test_the_skip_link_comes_first_and_moves_to_the_content(live_server, page: Page, acme, alice):
+    sign_in(page.context, live_server.url, alice)
+    page.goto(f"{live_server.url}/t/acme/")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    expect(page.locator("main#content")).to_be_focused()
