@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -12,3 +13,16 @@ app.autodiscover_tasks()
 # included); the work each entry does lives in the database.
 # Exactly one beat sends: the others wait as standbys (portal/single_beat.py).
 app.conf.beat_scheduler = "portal.single_beat:LockedScheduler"
+
+
+@worker_process_init.connect
+def leave_the_workers_process_group(**_) -> None:
+    """A pool process takes a process group of its own: a stop signal sent to the worker's
+    group (honcho on Ctrl-C, `kill -- -PID`, tests/support/worker.py) reaches the worker
+    alone, which finishes the running tasks and stops its pool (a warm shutdown).
+
+    In the worker's group, the pool processes died of that SIGTERM mid-task, and one of them
+    often while holding the pool's queue lock: the worker then hung at exit (billiard's
+    _help_stuff_finish) until SIGKILLed. A pool process still dies with the worker (celery
+    sets its parent-death signal), and billiard already stops a group leader by its group."""
+    os.setpgid(0, 0)
