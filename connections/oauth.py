@@ -150,7 +150,7 @@ def revoke(app, creds: Credentials, *, token: str, hint: str) -> None:
     params = {"token": token, "token_type_hint": hint}
     response = _post(app.endpoint("revoke_url"), creds, params)
     if not 200 <= response.status_code < 300:  # a redirect is not a confirmation
-        raise _error_from(response)
+        raise _error_from(app, response)
 
 
 def call_api(app, *, access_token: str | None, token_type: str, path: str, api_key: str = ""):
@@ -171,9 +171,9 @@ def call_api(app, *, access_token: str | None, token_type: str, path: str, api_k
 
 def _token_request(app, creds: Credentials, body: str) -> TokenSet:
     response = _post(app.endpoint("token_url"), creds, dict(parse_qsl(body)))
-    request_id = _request_id(response)
+    request_id = request_id_of(app, response)
     if response.status_code != 200:
-        raise _error_from(response)
+        raise _error_from(app, response)
     try:
         data = response.json()
     except ValueError:
@@ -231,11 +231,13 @@ def _post(url: str, creds: Credentials, params: dict) -> requests.Response:
         ) from exc
 
 
-def _request_id(response: requests.Response) -> str:
-    return response.headers.get("X-Request-Id", "")[:120]
+def request_id_of(app, response: requests.Response) -> str:
+    """The provider's id of this request (for its support), from its catalogue header."""
+    header = app.catalogue.request_id_header
+    return response.headers.get(header, "")[:120] if header else ""
 
 
-def _error_from(response: requests.Response) -> ProviderError:
+def _error_from(app, response: requests.Response) -> ProviderError:
     status = response.status_code
     try:
         data = response.json()
@@ -243,7 +245,7 @@ def _error_from(response: requests.Response) -> ProviderError:
         data = {}
     error = str(data.get("error", "")) if isinstance(data, dict) else ""
     description = str(data.get("error_description", "")) if isinstance(data, dict) else ""
-    request_id = _request_id(response)
+    request_id = request_id_of(app, response)
     message = description or error or response.reason or f"HTTP {status}"
     if status == 429:
         retry_after = _retry_after(response.headers.get("Retry-After"))

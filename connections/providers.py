@@ -108,7 +108,9 @@ class Provider:
     starts_pending: bool = False
     token_rate_limit: RateLimit | None = None
     api_key_header: str = ""
-    request_id_header: str = ""
+    #: the response header with the provider's id of a request (seed 003: Manus's
+    #: X-Request-Id); the common name unless a provider documents another
+    request_id_header: str = "X-Request-Id"
     #: scopes or connectors added to an app invalidate every token already issued (seed 003)
     widening_scopes_invalidates: bool = False
     generic: bool = False
@@ -193,7 +195,6 @@ MANUS = Provider(
     max_redirect_uris=3,
     max_client_secrets=5,  # seed 003: up to 5 active client secrets
     token_rate_limit=RateLimit(60, 60),  # seed 003: 60 / min per client_id
-    request_id_header="X-Request-Id",
     widening_scopes_invalidates=True,
     help="Create an OAuth app in Manus Integrations settings (Team accounts only). PKCE + "
     "secret is recommended for servers; PKCE alone is for public clients without a secret.",

@@ -5,17 +5,17 @@ the URL only through the user's own membership (another tenant is a 404, never a
 checks the role for views that change something. Objects are loaded with `get_in_tenant`.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import TypeVar
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404
 
-from portal.models import Membership, Tenant
+from portal.models import Invitation, Membership, Tenant
 
 M = TypeVar("M", bound=models.Model)
 
@@ -53,6 +53,34 @@ def tenant_view(*, may: str = "") -> Callable:
     return decorator
 
 
+def object_view(getter: Callable, *, methods: Iterable[str] = ("GET",), by: str = "tenant"):
+    """For a view of one object, the `pk` in its URL, below a tenant_view: the object comes
+    from `getter(request.<by>, pk)` first (another tenant's is a 404), then the method is
+    checked (405), then the view runs with the object. One order for every object URL:
+    tenant, object, method; so nothing tells a foreign id apart from a missing one."""
+    allowed = list(methods)
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(request: HttpRequest, pk: int, *args, **kwargs):
+            obj = getter(getattr(request, by), pk)
+            if request.method not in allowed:
+                return HttpResponseNotAllowed(allowed)
+            return view(request, obj, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
 admin_only = tenant_view(may="is_admin")
 connection_changers = tenant_view(may="can_change_connections")
 any_member = tenant_view()
+
+
+def member_in_tenant(tenant: Tenant, pk: int) -> Membership:
+    return get_in_tenant(Membership.objects.select_related("user", "tenant"), tenant=tenant, pk=pk)
+
+
+def invitation_in_tenant(tenant: Tenant, pk: int) -> Invitation:
+    return get_in_tenant(Invitation.objects.select_related("tenant"), tenant=tenant, pk=pk)

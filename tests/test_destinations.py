@@ -177,7 +177,7 @@ def test_a_redirect_is_never_followed_and_the_secret_never_reaches_its_target(se
     settings.SANDBOX_ENABLED = True  # loopback allowed: both listeners are on 127.0.0.1
 
     class App:
-        catalogue = None
+        catalogue = PROVIDERS["generic"]
 
         def endpoint(self, name):
             return f"{first_url}/token"
@@ -193,7 +193,7 @@ def test_a_redirect_is_never_followed_and_the_secret_never_reaches_its_target(se
 
 
 def test_the_test_button_shows_a_capped_excerpt():
-    from connections.views.connections import EXCERPT_CHARS, excerpt
+    from connections.probe import EXCERPT_CHARS, excerpt
 
     assert excerpt("short") == "short"
     long = "<script>alert(1)</script>" * 1000

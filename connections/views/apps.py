@@ -8,28 +8,25 @@ import copy
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from connections import services
 from connections.forms import SECRET_FIELDS, AppForm, ProviderChoiceForm, SecretForm
+from connections.lookups import app_in_tenant, secret_of_app
 from connections.models import ClientSecret, Connection, PrivateApp
 from connections.providers import PROVIDERS
 from connections.selectors import apps_with_counts
 from connections.urls_helpers import callback_url
+from portal import show_once
 from portal.csp_helpers import allow_form_redirect
-from portal.fields import decrypt, encrypt
-from portal.tenancy import admin_only, any_member, get_in_tenant
+from portal.tenancy import admin_only, any_member, object_view
 
 SECRET_ONCE = "registry_secret_once"
 # Kept out of Django's error reports (POST data) and, below the views, out of frame variables.
 APP_SECRET_POSTS = ("client_secret", *SECRET_FIELDS)
-
-
-def _app(request: HttpRequest, pk: int) -> PrivateApp:
-    return get_in_tenant(PrivateApp, tenant=request.tenant, pk=pk)
 
 
 def _to_detail(app: PrivateApp) -> HttpResponse:
@@ -37,16 +34,7 @@ def _to_detail(app: PrivateApp) -> HttpResponse:
 
 
 def _remember_secret(request: HttpRequest, secret: ClientSecret, value: str) -> None:
-    # Encrypted even in the session store: the plaintext exists only for the one render.
-    request.session[SECRET_ONCE] = {"app": secret.app_id, "id": secret.pk, "v": encrypt(value)}
-
-
-def _pop_secret(request: HttpRequest, app: PrivateApp) -> dict | None:
-    once = request.session.get(SECRET_ONCE)
-    if not once or once.get("app") != app.pk:
-        return None
-    del request.session[SECRET_ONCE]
-    return {"id": once["id"], "value": decrypt(once["v"])}
+    show_once.remember(request, SECRET_ONCE, owner=secret.app_id, obj_id=secret.pk, value=value)
 
 
 @any_member
@@ -85,8 +73,8 @@ def app_create(request: HttpRequest) -> HttpResponse:
 
 
 @any_member
-def app_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    app = _app(request, pk)
+@object_view(app_in_tenant)
+def app_detail(request: HttpRequest, app: PrivateApp) -> HttpResponse:
     mine = app.connections.visible_to(request.membership)  # members count their own
     counts = mine.aggregate(
         total=Count("id"), reauth=Count("id", filter=Q(status=Connection.Status.NEEDS_REAUTH))
@@ -98,7 +86,7 @@ def app_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "provider": provider,
         "secrets": app.client_secrets.all(),
         "n_active_secrets": app.client_secrets.filter(revoked_at__isnull=True).count(),
-        "secret_once": _pop_secret(request, app),
+        "secret_once": show_once.take(request, SECRET_ONCE, owner=app.pk),
         "callback_url": cb,
         "callback_missing": provider.uses_redirect and cb not in app.redirect_uris,
         "broad_scopes": [s for s in app.scopes if s in provider.broad_scopes],
@@ -115,8 +103,8 @@ def app_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @sensitive_variables()
 @sensitive_post_parameters(*APP_SECRET_POSTS)
 @admin_only
-def app_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    app = _app(request, pk)
+@object_view(app_in_tenant, methods=["GET", "POST"])
+def app_edit(request: HttpRequest, app: PrivateApp) -> HttpResponse:
     # The form writes into its instance while validating; keep `app` as stored for the page.
     form = AppForm(request.POST or None, instance=copy.copy(app), provider=app.catalogue)
     if request.method == "POST" and form.is_valid():
@@ -138,10 +126,8 @@ def app_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @admin_only
-def app_status(request: HttpRequest, pk: int) -> HttpResponse:
-    app = _app(request, pk)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
+@object_view(app_in_tenant, methods=["POST"])
+def app_status(request: HttpRequest, app: PrivateApp) -> HttpResponse:
     try:
         app = services.app_set_status(
             app=app, actor=request.user, status=request.POST.get("status", "")
@@ -149,7 +135,7 @@ def app_status(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
-        paused = app.connections.exclude(status__in=["revoked", "needs_reauth"]).count()
+        paused = app.connections.paused().count()
         note = (
             f" Its {paused} live connection{'s are' if paused != 1 else ' is'} paused until "
             "you enable it again."
@@ -161,8 +147,8 @@ def app_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @admin_only
-def app_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    app = _app(request, pk)
+@object_view(app_in_tenant, methods=["GET", "POST"])
+def app_delete(request: HttpRequest, app: PrivateApp) -> HttpResponse:
     if request.method == "POST":
         try:
             services.app_delete(app=app, actor=request.user)
@@ -181,8 +167,8 @@ def app_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @sensitive_variables()
 @sensitive_post_parameters("value")
 @admin_only
-def secret_add(request: HttpRequest, pk: int) -> HttpResponse:
-    app = _app(request, pk)
+@object_view(app_in_tenant, methods=["GET", "POST"])
+def secret_add(request: HttpRequest, app: PrivateApp) -> HttpResponse:
     form = SecretForm(request.POST or None, app=app)
     if request.method == "POST" and form.is_valid():
         value, label = form.cleaned_data["value"], form.cleaned_data["label"]
@@ -202,33 +188,27 @@ def secret_add(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "connections/apps/secret_form.html", {"app": app, "form": form})
 
 
-def _secret_action(action):
-    @admin_only
-    def view(request: HttpRequest, pk: int, secret_pk: int) -> HttpResponse:
-        app = _app(request, pk)
-        secret = get_object_or_404(app.client_secrets, pk=secret_pk)
-        # Looked up first, so a foreign object is a 404 whatever the method.
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        try:
-            done = action(secret=secret, actor=request.user)
-        except ValidationError as exc:
-            messages.error(request, exc.messages[0])
-        else:
-            messages.success(request, done)
-        return _to_detail(app)
-
-    return view
+def _secret_change(request: HttpRequest, app: PrivateApp, secret_pk: int, change, done: str):
+    secret = secret_of_app(app, secret_pk)
+    try:
+        change(secret=secret, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, f"Secret {secret.masked} {done}.")
+    return _to_detail(app)
 
 
-def _make_primary(*, secret, actor) -> str:
-    services.secret_make_primary(secret=secret, actor=actor)
-    return f"Secret {secret.masked} is now primary."
+@admin_only
+@object_view(app_in_tenant, methods=["POST"])
+def secret_make_primary(request: HttpRequest, app: PrivateApp, secret_pk: int) -> HttpResponse:
+    return _secret_change(request, app, secret_pk, services.secret_make_primary, "is now primary")
 
 
-def _revoke(*, secret, actor) -> str:
-    services.secret_revoke(secret=secret, actor=actor)
-    return f"Secret {secret.masked} revoked."
+@admin_only
+@object_view(app_in_tenant, methods=["POST"])
+def secret_revoke(request: HttpRequest, app: PrivateApp, secret_pk: int) -> HttpResponse:
+    return _secret_change(request, app, secret_pk, services.secret_revoke, "revoked")
 
 
 urlpatterns = [
@@ -241,12 +221,12 @@ urlpatterns = [
     path("apps/<int:pk>/secrets/new/", secret_add, name="secret_add"),
     path(
         "apps/<int:pk>/secrets/<int:secret_pk>/primary/",
-        _secret_action(_make_primary),
+        secret_make_primary,
         name="secret_make_primary",
     ),
     path(
         "apps/<int:pk>/secrets/<int:secret_pk>/revoke/",
-        _secret_action(_revoke),
+        secret_revoke,
         name="secret_revoke",
     ),
 ]

@@ -10,13 +10,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from connections import flow, oauth
 from connections.lifecycle import connection_obtain_service, connection_record_failure
+from connections.lookups import app_in_tenant
 from connections.models import Connection, PrivateApp
 from connections.providers import Grant
-from portal.tenancy import admin_only, connection_changers, get_in_tenant
+from portal.tenancy import admin_only, connection_changers, object_view
 
 SERVICE_GRANTS = (Grant.CLIENT_CREDENTIALS, Grant.PASSWORD)
 
@@ -69,17 +70,15 @@ def warn_if_secret_refused(request: HttpRequest, app: PrivateApp) -> None:
         )
 
 
-@require_POST
 @connection_changers
-def app_connect(request: HttpRequest, pk: int) -> HttpResponse:
-    app = get_in_tenant(PrivateApp, tenant=request.tenant, pk=pk)
+@object_view(app_in_tenant, methods=["POST"])
+def app_connect(request: HttpRequest, app: PrivateApp) -> HttpResponse:
     return start_or_explain(request, app)
 
 
-@require_POST
 @admin_only
-def app_service_connect(request: HttpRequest, pk: int) -> HttpResponse:
-    app = get_in_tenant(PrivateApp, tenant=request.tenant, pk=pk)
+@object_view(app_in_tenant, methods=["POST"])
+def app_service_connect(request: HttpRequest, app: PrivateApp) -> HttpResponse:
     if app.grant_type not in SERVICE_GRANTS:
         messages.error(request, f"{app.name} connects through the browser with Connect.")
         return to_app(app)

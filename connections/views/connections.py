@@ -4,19 +4,17 @@ Members see and act on their own connections, admins on every connection in the 
 read everything and change nothing. Another tenant's (or another member's) connection is a 404.
 """
 
-import json
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import path
-from django.views.decorators.http import require_POST
 
-from connections import audit, flow, lifecycle, oauth
-from connections.lifecycle import Outcome, RefreshUnderWay, TokenUnavailable
+from connections import audit, lifecycle, probe
+from connections.lifecycle import Outcome, RefreshUnderWay
 from connections.listing import connection_table
+from connections.lookups import connection_in_tenant
 from connections.models import AuditEvent, Connection
 from connections.providers import Grant
 from connections.views.connect import (
@@ -26,13 +24,9 @@ from connections.views.connect import (
     warn_if_secret_refused,
 )
 from portal.csp_helpers import allow_form_redirect
-from portal.tenancy import admin_only, any_member
+from portal.tenancy import admin_only, any_member, connection_changers, object_view
 
 TEST_RESULT = "connection_test_result"
-# A person is waiting on the page: a refresh in flight is waited for this long at most.
-TEST_WAIT_SECONDS = 10.0
-# The most of a test endpoint's answer the page shows.
-EXCERPT_CHARS = 2000
 REFRESH_MESSAGES = {
     Outcome.REFRESHED: ("success", "Refreshed: a new access token is stored."),
     Outcome.SUPERSEDED: ("success", "Another refresh had just finished; its token stands."),
@@ -53,21 +47,6 @@ def visible_connections(request: HttpRequest) -> QuerySet[Connection]:
     return Connection.objects.visible_to(request.membership).select_related("app", "user")
 
 
-def can_act(request: HttpRequest) -> bool:
-    return request.membership.can_change_connections
-
-
-def connection_to_read(request: HttpRequest, pk: int) -> Connection:
-    return get_object_or_404(visible_connections(request), pk=pk)
-
-
-def connection_to_change(request: HttpRequest, pk: int) -> Connection:
-    conn = connection_to_read(request, pk)
-    if not can_act(request):
-        raise PermissionDenied("Ops can read connections but not change them.")
-    return conn
-
-
 @any_member
 def connection_list(request: HttpRequest) -> HttpResponse:
     """Filtered, sorted and paged in the database (connections.listing), newest first."""
@@ -84,8 +63,8 @@ def connection_list(request: HttpRequest) -> HttpResponse:
 
 
 @any_member
-def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    conn = connection_to_read(request, pk)
+@object_view(connection_in_tenant, by="membership")
+def connection_detail(request: HttpRequest, conn: Connection) -> HttpResponse:
     result = request.session.pop(TEST_RESULT, None)
     if result and result.get("connection") != conn.pk:
         result = None
@@ -94,7 +73,6 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "app": conn.app,
         "scopes": conn.app.catalogue.split_scopes(conn.scope),
         "events": conn.events.select_related("actor")[:50],
-        "can_act": can_act(request),
         "test_result": result,
     }
     response = render(request, "connections/connections/detail.html", context)
@@ -102,65 +80,26 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return allow_form_redirect(response, conn.app.endpoint("authorize_url"))
 
 
-def _test_once(conn: Connection) -> tuple[Connection, object]:
-    conn = lifecycle.connection_token(conn.pk, tenant_id=conn.tenant_id, wait_seconds=TEST_WAIT_SECONDS)
-    return conn, flow.call_test_endpoint(conn)
-
-
-def excerpt(text: str) -> str:
-    """What the page shows of an answer: capped (the template escapes it)."""
-    if len(text) <= EXCERPT_CHARS:
-        return text
-    return f"{text[:EXCERPT_CHARS]}\n… ({len(text) - EXCERPT_CHARS} more characters not shown)"
-
-
-def run_test(conn: Connection) -> dict:
-    """Call the test endpoint with a valid token; a 401 means the provider dropped the token
-    before its expiry (revoked, scopes widened), so refresh once and try again."""
-    try:
-        conn, response = _test_once(conn)
-        if response.status_code == 401:
-            lifecycle.connection_refresh(conn.pk, reason="manual", force=True)
-            conn, response = _test_once(conn)
-    except TokenUnavailable as exc:
-        return {"ok": False, "status": None, "body": f"No valid token ({exc.reason}): {exc}"}
-    except oauth.ProviderError as exc:
-        return {"ok": False, "status": None, "body": exc.describe()}
-    data = oauth.safe_json(response)
-    return {
-        "ok": response.status_code < 400,
-        "status": response.status_code,
-        "body": excerpt(json.dumps(data, indent=2, sort_keys=True)),
-        "request_id": response.headers.get("X-Request-Id", "")[:120],
-    }
-
-
-@require_POST
-@any_member
-def connection_test(request: HttpRequest, pk: int) -> HttpResponse:
-    conn = connection_to_change(request, pk)
+@connection_changers
+@object_view(connection_in_tenant, by="membership", methods=["POST"])
+def connection_test(request: HttpRequest, conn: Connection) -> HttpResponse:
     with audit.acting(request.user):
-        result = run_test(conn)
+        result = probe.run_test(conn)
     audit.record(
         AuditEvent.Kind.TESTED,
         tenant=conn.tenant,
         connection=conn,
         actor=request.user,
         request_id=result.get("request_id", ""),
-        message=(
-            f"Test call answered HTTP {result['status']}."
-            if result["status"]
-            else f"Test call not answered: {result['body']}"
-        ),
+        message=probe.summary(result),
     )
     request.session[TEST_RESULT] = {"connection": conn.pk, **result}
     return to_connection(conn)
 
 
-@require_POST
-@any_member
-def connection_refresh(request: HttpRequest, pk: int) -> HttpResponse:
-    conn = connection_to_change(request, pk)
+@connection_changers
+@object_view(connection_in_tenant, by="membership", methods=["POST"])
+def connection_refresh(request: HttpRequest, conn: Connection) -> HttpResponse:
     with audit.acting(request.user):
         outcome = lifecycle.connection_refresh(conn.pk, reason="manual", force=True)
     level, text = REFRESH_MESSAGES[outcome]
@@ -170,20 +109,18 @@ def connection_refresh(request: HttpRequest, pk: int) -> HttpResponse:
     return to_connection(conn)
 
 
-@require_POST
-@any_member
-def connection_reconnect(request: HttpRequest, pk: int) -> HttpResponse:
+@connection_changers
+@object_view(connection_in_tenant, by="membership", methods=["POST"])
+def connection_reconnect(request: HttpRequest, conn: Connection) -> HttpResponse:
     """Authorise again into the same row: tenants' services hold the connection's id."""
-    conn = connection_to_change(request, pk)
     if conn.app.grant_type == Grant.AUTHORIZATION_CODE:
         return start_or_explain(request, conn.app, connection=conn)
     return obtain_service_or_explain(request, conn.app, connection=conn)
 
 
-@require_POST
-@any_member
-def connection_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
-    conn = connection_to_change(request, pk)
+@connection_changers
+@object_view(connection_in_tenant, by="membership", methods=["POST"])
+def connection_disconnect(request: HttpRequest, conn: Connection) -> HttpResponse:
     if conn.status == Connection.Status.REVOKED:
         messages.info(request, "This connection is already disconnected.")
     else:
@@ -196,11 +133,10 @@ def connection_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     return to_connection(conn)
 
 
-@require_POST
 @admin_only
-def connection_delete(request: HttpRequest, pk: int) -> HttpResponse:
+@object_view(connection_in_tenant, by="membership", methods=["POST"])
+def connection_delete(request: HttpRequest, conn: Connection) -> HttpResponse:
     """Remove a disconnected connection from the lists; its history stays in the audit log."""
-    conn = connection_to_read(request, pk)
     try:
         lifecycle.connection_delete(conn, actor=request.user)
     except lifecycle.NotDeletable as exc:

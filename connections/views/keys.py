@@ -10,12 +10,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.debug import sensitive_variables
-from django.views.decorators.http import require_POST
 
 from connections import apikeys
+from connections.lookups import api_key_in_tenant
 from connections.models import TenantApiKey
-from portal.fields import decrypt, encrypt
-from portal.tenancy import admin_only, get_in_tenant
+from portal import show_once
+from portal.tenancy import admin_only, object_view
 
 KEY_ONCE = "api_key_once"
 
@@ -30,14 +30,6 @@ def _to_list(request: HttpRequest) -> HttpResponse:
     return redirect("api_key_list", request.tenant.slug)
 
 
-def _pop_new_key(request: HttpRequest) -> dict | None:
-    once = request.session.pop(KEY_ONCE, None)
-    # A key made in another tenant's page is not shown here; it is gone either way.
-    if not once or once.get("tenant") != request.tenant.pk:
-        return None
-    return {"id": once["id"], "value": decrypt(once["v"])}
-
-
 # The new key's plaintext is a local here and below: no variables in error reports.
 @sensitive_variables()
 @admin_only
@@ -47,11 +39,9 @@ def api_key_list(request: HttpRequest) -> HttpResponse:
         new = apikeys.create(
             tenant=request.tenant, name=form.cleaned_data["name"], actor=request.user
         )
-        request.session[KEY_ONCE] = {
-            "tenant": request.tenant.pk,
-            "id": new.key.pk,
-            "v": encrypt(new.plaintext),
-        }
+        show_once.remember(
+            request, KEY_ONCE, owner=request.tenant.pk, obj_id=new.key.pk, value=new.plaintext
+        )
         return _to_list(request)
     keys = TenantApiKey.objects.filter(tenant=request.tenant).select_related("created_by")
     return render(
@@ -60,16 +50,15 @@ def api_key_list(request: HttpRequest) -> HttpResponse:
         {
             "keys": keys.order_by("revoked_at", "-created_at"),
             "form": form,
-            "new_key": _pop_new_key(request),
+            "new_key": show_once.take(request, KEY_ONCE, owner=request.tenant.pk),
         },
         status=400 if form.is_bound else 200,
     )
 
 
 @admin_only
-@require_POST
-def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    key = get_in_tenant(TenantApiKey, tenant=request.tenant, pk=pk)
+@object_view(api_key_in_tenant, methods=["POST"])
+def api_key_revoke(request: HttpRequest, key: TenantApiKey) -> HttpResponse:
     if apikeys.revoke(key, actor=request.user):
         messages.success(request, f"API key “{key.name}” revoked; it no longer works.")
     else:

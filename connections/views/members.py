@@ -7,11 +7,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 
 from connections import people
 from portal.models import Invitation, Membership
-from portal.tenancy import admin_only, get_in_tenant
+from portal.tenancy import admin_only, invitation_in_tenant, member_in_tenant, object_view
 
 Role = Membership.Role
 
@@ -62,12 +61,9 @@ def members(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_POST
 @admin_only
-def member_role(request: HttpRequest, pk: int) -> HttpResponse:
-    membership = get_in_tenant(
-        Membership.objects.select_related("user", "tenant"), tenant=request.tenant, pk=pk
-    )
+@object_view(member_in_tenant, methods=["POST"])
+def member_role(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a role: admin, member or ops.")
@@ -86,12 +82,9 @@ def member_role(request: HttpRequest, pk: int) -> HttpResponse:
     return _to_members(request)
 
 
-@require_POST
 @admin_only
-def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    membership = get_in_tenant(
-        Membership.objects.select_related("user", "tenant"), tenant=request.tenant, pk=pk
-    )
+@object_view(member_in_tenant, methods=["POST"])
+def member_remove(request: HttpRequest, membership: Membership) -> HttpResponse:
     try:
         people.member_remove(membership=membership, actor=request.user)
     except people.PeopleError as exc:
@@ -103,12 +96,9 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
     return _to_members(request)
 
 
-@require_POST
 @admin_only
-def invitation_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    invitation = get_in_tenant(
-        Invitation.objects.select_related("tenant"), tenant=request.tenant, pk=pk
-    )
+@object_view(invitation_in_tenant, methods=["POST"])
+def invitation_revoke(request: HttpRequest, invitation: Invitation) -> HttpResponse:
     try:
         people.invitation_revoke(invitation=invitation, actor=request.user)
     except people.PeopleError as exc:

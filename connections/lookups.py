@@ -1,0 +1,27 @@
+"""The one way views load the objects of a tenant: a getter per kind, built on
+portal.tenancy.get_in_tenant. Another tenant's object, or for a member another person's
+connection, is a 404 like a missing one; the tenant (or the membership) is never optional."""
+
+from django.shortcuts import get_object_or_404
+
+from connections.models import ClientSecret, Connection, PrivateApp, TenantApiKey
+from portal.tenancy import get_in_tenant
+
+
+def app_in_tenant(tenant, pk: int) -> PrivateApp:
+    return get_in_tenant(PrivateApp, tenant=tenant, pk=pk)
+
+
+def secret_of_app(app: PrivateApp, pk: int) -> ClientSecret:
+    """A secret of an app already loaded in its tenant."""
+    return get_object_or_404(app.client_secrets, pk=pk)
+
+
+def connection_in_tenant(membership, pk: int) -> Connection:
+    """A connection the person may read: in their tenant, and a member's own."""
+    visible = Connection.objects.visible_to(membership).select_related("app", "user", "tenant")
+    return get_in_tenant(visible, tenant=membership.tenant, pk=pk)
+
+
+def api_key_in_tenant(tenant, pk: int) -> TenantApiKey:
+    return get_in_tenant(TenantApiKey, tenant=tenant, pk=pk)
