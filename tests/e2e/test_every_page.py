@@ -1,9 +1,9 @@
 """Every page an admin can reach, at a laptop's and a phone's width: nothing runs off the side
 of the screen, and axe-core finds no serious or critical accessibility problem.
 
-One data set covers what makes pages long or wide: an app of each provider, connections in
-each status, audit events, a pending invitation and an app whose name is 120 characters with
-no space to break at.
+One data set covers what makes pages long or wide: an app of each provider (and a pending and
+a disabled one), connections in each status, audit events, a pending invitation and an app
+whose name is 120 characters with no space to break at.
 """
 
 from datetime import timedelta
@@ -97,6 +97,9 @@ def build_data(acme, globex, alice):
         send=False,
     )
     empty = factories.app(acme, "generic", name="Nothing connected")
+    pending = factories.app(acme, "manu_online", status="pending")
+    disabled = factories.app(acme, "manus", status="disabled")
+    paused = factories.connection(disabled, user=alice)
     t = "/t/acme"
     pages = [
         ("tenant picker", "/"),
@@ -109,6 +112,9 @@ def build_data(acme, globex, alice):
         ("secret add", f"{t}/apps/{long_app.pk}/secrets/new/"),
         ("delete, still connected", f"{t}/apps/{apps['manu_online'].pk}/delete/"),
         ("delete", f"{t}/apps/{empty.pk}/delete/"),
+        ("pending app", f"{t}/apps/{pending.pk}/"),
+        ("disabled app", f"{t}/apps/{disabled.pk}/"),
+        ("connection of a disabled app", f"{t}/connections/{paused.pk}/"),
         ("connections", f"{t}/connections/"),
         ("report", f"{t}/report/"),
         ("audit", f"{t}/audit/"),
