@@ -52,6 +52,9 @@ class ProviderError(Exception):
         self.error = error
         self.retry_after = retry_after
         self.request_id = request_id
+        #: how many sends of the same grant before this answer got no answer at all (set by
+        #: the caller that resent it): an invalid_grant then may mean the first one landed
+        self.unanswered_before = 0
 
     @property
     def transient(self) -> bool:

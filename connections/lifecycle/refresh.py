@@ -168,7 +168,7 @@ def _classify(conn: Connection, exc: ProviderError, *, owner: str) -> Outcome:
                 "; an earlier refresh that sent this same token stopped (its worker died) "
                 "before storing the answer, so the provider most likely consumed it"
             )
-        elif conn.failure_count or getattr(exc, "unanswered_before", 0):
+        elif conn.failure_count or exc.unanswered_before:
             earlier = conn.last_error or "the call timed out or the connection dropped"
             why += (
                 " after an earlier attempt with the same token got no usable answer "

@@ -14,12 +14,12 @@ from django.urls import path
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from connections import services
+from connections.flow import callback_uri
 from connections.forms import SECRET_FIELDS, AppForm, ProviderChoiceForm, SecretForm
 from connections.lookups import app_in_tenant, secret_of_app
 from connections.models import ClientSecret, Connection, PrivateApp
 from connections.providers import PROVIDERS
 from connections.selectors import apps_with_counts
-from connections.urls_helpers import callback_url
 from portal import show_once
 from portal.csp_helpers import allow_form_redirect
 from portal.tenancy import admin_only, any_member, object_view
@@ -54,7 +54,7 @@ def app_create(request: HttpRequest) -> HttpResponse:
     blank = PrivateApp(tenant=request.tenant, provider=provider.key)
     form = AppForm(request.POST or None, instance=blank, provider=provider)
     if request.method == "GET" and provider.uses_redirect:
-        form.initial["redirect_uris"] = [callback_url()]
+        form.initial["redirect_uris"] = [callback_uri()]
     if request.method == "POST" and form.is_valid():
         app, secret = services.app_create(
             tenant=request.tenant,
@@ -79,7 +79,7 @@ def app_detail(request: HttpRequest, app: PrivateApp) -> HttpResponse:
     counts = mine.aggregate(
         total=Count("id"), reauth=Count("id", filter=Q(status=Connection.Status.NEEDS_REAUTH))
     )
-    cb = callback_url()
+    cb = callback_uri()
     provider = app.catalogue
     context = {
         "app": app,

@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 
 from connections import services
+from connections.flow import callback_uri
 from connections.models import AuditEvent, ClientSecret, Connection, PrivateApp
-from connections.urls_helpers import callback_url
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +80,7 @@ def create_manu(client, **overrides):
     data = {
         "name": "Books",
         "client_id": "cid-123",
-        "redirect_uris": f"{callback_url()}\nhttps://backup.example/cb",
+        "redirect_uris": f"{callback_uri()}\nhttps://backup.example/cb",
         "account_ids": "11\n22\n33",
         "scopes": ["API_ALL"],
         "refresh_policy": "warm",
@@ -120,7 +120,7 @@ def test_secret_is_shown_once_then_masked(alice, login):
 
 def test_detail_warns_when_the_callback_url_is_not_registered(manu_app, alice, bob, login):
     html = login(alice).get(app_urls(manu_app)["detail"]).content.decode()
-    assert callback_url() in html
+    assert callback_uri() in html
     assert "callback-missing" in html
     # the app's configuration is the admins' business (issue 13: pages shaped by role)
     assert "callback-missing" not in login(bob).get(app_urls(manu_app)["detail"]).content.decode()
