@@ -171,7 +171,8 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=
 
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport (no server needed).
 BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+# (Empty is unset, as for REDIS_URL: the test settings use that to leave .env's aside.)
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     BROKER_DIR.mkdir(parents=True, exist_ok=True)
     # kombu's filesystem transport, with each message written whole (see portal/broker.py).
