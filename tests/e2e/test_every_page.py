@@ -234,6 +234,18 @@ def test_the_phone_menu_folds_and_opens(live_server, browser: Browser, acme, ali
         context.close()
 
 
+def test_without_javascript_the_phone_menu_is_simply_open(live_server, browser: Browser, acme, alice):
+    context = browser.new_context(viewport=VIEWPORTS["phone"], java_script_enabled=False)
+    page = context.new_page()
+    try:
+        sign_in(context, live_server.url, alice)
+        page.goto(f"{live_server.url}/t/acme/")
+        expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+        expect(page.get_by_role("button", name="Log out")).to_be_in_viewport(ratio=1)
+    finally:
+        context.close()
+
+
 def test_a_desktop_shows_the_menu_without_a_button(live_server, page: Page, acme, alice):
     sign_in(page.context, live_server.url, alice)
     page.goto(f"{live_server.url}/t/acme/")
