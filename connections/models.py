@@ -44,13 +44,13 @@ class PrivateApp(models.Model):
     name = models.CharField(max_length=120)
     provider = models.CharField(max_length=40, choices=PROVIDER_CHOICES)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    grant_type = models.CharField(max_length=30, choices=[(g.value, g.label) for g in Grant])
+    grant_type = models.CharField(max_length=30, choices=Grant.choices)
     client_id = models.CharField(max_length=255)
     client_auth = models.CharField(
-        max_length=10, choices=[(c.value, c.label) for c in ClientAuth], default=ClientAuth.FORM
+        max_length=10, choices=ClientAuth.choices, default=ClientAuth.FORM
     )
     pkce_mode = models.CharField(
-        max_length=12, choices=[(m.value, m.label) for m in PkceMode], default=PkceMode.SECRET
+        max_length=12, choices=PkceMode.choices, default=PkceMode.SECRET
     )
     account_ids = models.JSONField(default=list, blank=True)
     redirect_uris = models.JSONField(default=list, blank=True)

@@ -6,53 +6,31 @@ obvious). The generic provider takes its endpoints and options from the app's ow
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import StrEnum
+
+from django.db import models
 
 
-class Grant(StrEnum):
-    AUTHORIZATION_CODE = "authorization_code"
-    CLIENT_CREDENTIALS = "client_credentials"
-    PASSWORD = "password"
-
-    @property
-    def label(self) -> str:
-        return {
-            "authorization_code": "Authorization code (users click Connect)",
-            "client_credentials": "Client credentials (service account)",
-            "password": "Resource-owner password (service user)",
-        }[self.value]
+# TextChoices: each choice has its one label, used by model fields, forms and pages alike.
+class Grant(models.TextChoices):
+    AUTHORIZATION_CODE = "authorization_code", "Authorization code (users click Connect)"
+    CLIENT_CREDENTIALS = "client_credentials", "Client credentials (service account)"
+    PASSWORD = "password", "Resource-owner password (service user)"
 
 
-class ClientAuth(StrEnum):
+class ClientAuth(models.TextChoices):
     """How the client authenticates at the token endpoint (RFC 6749 §2.3.1)."""
 
-    FORM = "form"  # client_id and client_secret in an x-www-form-urlencoded body
-    BASIC = "basic"  # HTTP Basic header, form body
-    JSON = "json"  # client_id and client_secret in a JSON body
-
-    @property
-    def label(self) -> str:
-        return {
-            "form": "Client id and secret in the form body",
-            "basic": "HTTP Basic header",
-            "json": "Client id and secret in a JSON body",
-        }[self.value]
+    FORM = "form", "Client id and secret in the form body"  # x-www-form-urlencoded
+    BASIC = "basic", "HTTP Basic header"  # and a form body
+    JSON = "json", "Client id and secret in a JSON body"
 
 
-class PkceMode(StrEnum):
+class PkceMode(models.TextChoices):
     """Manus's three modes (seed 003); other providers use SECRET only."""
 
-    SECRET = "secret"
-    PKCE_SECRET = "pkce_secret"
-    PKCE = "pkce"
-
-    @property
-    def label(self) -> str:
-        return {
-            "pkce_secret": "PKCE + secret (recommended for servers)",
-            "secret": "Secret only",
-            "pkce": "PKCE only (public client, no secret)",
-        }[self.value]
+    SECRET = "secret", "Secret only"
+    PKCE_SECRET = "pkce_secret", "PKCE + secret (recommended for servers)"
+    PKCE = "pkce", "PKCE only (public client, no secret)"
 
     @property
     def uses_pkce(self) -> bool:

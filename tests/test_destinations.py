@@ -203,7 +203,7 @@ def test_the_test_button_shows_a_capped_excerpt():
 
 
 def test_catalogue_endpoints_are_overridable_only_with_custom_domains_allowed(settings):
-    from connections.forms import fields_for
+    from connections.app_fields import fields_for
 
     settings.ALLOW_CUSTOM_ENDPOINTS = False
     manu = fields_for(PROVIDERS["manu_online"])

@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import from_form  # noqa: F401  (import proves the extra exists)
 
-from connections.forms import AppForm, fields_for
+from connections.app_fields import fields_for
+from connections.forms import AppForm
 from connections.models import PrivateApp
 from connections.providers import PROVIDERS
 
