@@ -14,7 +14,7 @@ from django.utils import timezone
 from connections.models import Connection
 from portal.templatetags.when import exact, in_words, when
 from tests import factories
-from tests.conftest import PASSWORD
+from tests.support.people import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -95,3 +95,10 @@ def test_the_exact_time_is_beside_the_words_with_its_zone_and_no_microseconds():
     assert exact(NOW) == "2 Dec 2026, 00:41 UTC"
     html = when(timezone.now() - timedelta(days=1))
     assert '<span class="exact" data-exact="' in html and "UTC</span>" in html
+
+
+def test_the_navigation_marks_the_section_you_are_in(acme, alice, login):
+    app = factories.app(acme)
+    html = login(alice).get(reverse("app_edit", args=["acme", app.pk])).content.decode()
+    assert f'<a href="{reverse("app_list", args=["acme"])}" aria-current="page">Apps</a>' in html
+    assert f'<a href="{reverse("dashboard", args=["acme"])}">Dashboard</a>' in html
