@@ -2,6 +2,7 @@
 a connection's state, reached only through its public names."""
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,4 +67,74 @@ def test_no_connection_state_is_written_outside_the_lifecycle():
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {sorted(written)}")
             if node.func.attr == "save" and ("conn" in receiver.lower()):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {receiver}.save()")
+    assert not offenders, offenders
+
+
+VIEWS = [*(ROOT / "connections" / "views").glob("*.py"), ROOT / "portal" / "views.py"]
+# The tenancy helpers: the only places that look a tenant's objects up by id.
+LOOKUPS = {"get_object_or_404", "get_in_tenant"}
+
+
+def test_views_load_tenant_objects_only_through_the_tenancy_helpers():
+    """A view that looks an object up itself can forget the tenant; the getters of
+    connections.lookups and portal.tenancy cannot (their tenant is not optional)."""
+    offenders = []
+    for path in VIEWS:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else ""
+            direct_get = (
+                isinstance(func, ast.Attribute)
+                and func.attr == "get"
+                and ".objects" in ast.unparse(func.value)
+            )
+            if name in LOOKUPS or direct_get:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(func)}")
+    assert not offenders, offenders
+
+
+def _provider_keys() -> set[str]:
+    from connections.providers import PROVIDERS
+
+    return set(PROVIDERS)
+
+
+def test_no_code_compares_a_provider_key_to_a_literal():
+    """Providers are data: a difference between them is a field of the catalogue, which the
+    code reads, never `provider.key == "manu_online"`."""
+    keys = _provider_keys()
+    offenders = []
+    providers_module = ROOT / "connections" / "providers.py"
+    for path, tree in product_modules():
+        if path == providers_module:
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Compare):
+                continue
+            parts = [node.left, *node.comparators]
+            literals = set()
+            for part in parts:
+                elements = part.elts if isinstance(part, ast.Tuple | ast.List | ast.Set) else [part]
+                literals |= {
+                    e.value for e in elements if isinstance(e, ast.Constant) and e.value in keys
+                }
+                # MANU_ONLINE.key and the like: a literal by another name
+                literals |= {
+                    ast.unparse(e)
+                    for e in elements
+                    if isinstance(e, ast.Attribute)
+                    and e.attr == "key"
+                    and isinstance(e.value, ast.Name)
+                    and e.value.id.isupper()
+                }
+            if literals:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node)}")
+    alternatives = "|".join(sorted(keys))
+    template_compare = re.compile(r"""(==|!=|\bin)\s*["'](""" + alternatives + r""")["']""")
+    for path in (ROOT / "templates").rglob("*.html"):
+        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            if template_compare.search(line):
+                offenders.append(f"{path.relative_to(ROOT)}:{lineno} {line.strip()[:80]}")
     assert not offenders, offenders
