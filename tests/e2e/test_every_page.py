@@ -12,6 +12,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.test import Client
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from connections.models import AuditEvent, ClientSecret, Connection
@@ -184,7 +185,7 @@ def production_errors(settings):
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_every_page_fits_the_screen_and_passes_axe(
-    live_server, browser: Browser, production_errors, acme, globex, alice, olive, viewport
+    live_server, browser: Browser, production_errors, acme, globex, alice, bob, olive, viewport
 ):
     pages, invitation = build_data(acme, globex, alice)
     base = live_server.url
@@ -212,6 +213,17 @@ def test_every_page_fits_the_screen_and_passes_axe(
         context.clear_cookies()
         sign_in(context, base, olive)
         problems += visit(page, f"{base}/t/acme/members/", "403")
+
+        # After the password, someone with an authenticator app gives its code.
+        TOTPDevice.objects.create(user=bob, name="phone", confirmed=True)
+        context.clear_cookies()
+        sign_in(context, base, bob)
+        problems += visit(page, f"{base}/login/2fa/", "two-factor code")
+        page.fill("#id_code", "000000")
+        page.get_by_role("button", name="Continue").click()
+        page.locator("[data-testid=error-summary]").wait_for()
+        page.wait_for_load_state("load")
+        problems += problems_of(page, "two-factor code, wrong")
     finally:
         context.close()
     assert not problems, f"{len(problems)} problems at {viewport} width:\n" + "\n".join(problems)
