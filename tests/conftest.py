@@ -1,20 +1,13 @@
 """Shared fixtures: every test gets two tenants and people with each role.
 
 alice: admin of Acme · bob: member of Acme · olive: ops of Acme · carol: admin of Globex.
+Their password is tests.support.people.PASSWORD.
 """
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from portal.models import Membership, Tenant
-
-PASSWORD = "correct horse battery staple"
-
-
-def make_member(tenant: Tenant, username: str, role: str):
-    user = get_user_model().objects.create_user(username=username, password=PASSWORD)
-    Membership.objects.create(user=user, tenant=tenant, role=role)
-    return user
+from tests import factories
 
 
 @pytest.fixture
@@ -29,22 +22,22 @@ def globex(db) -> Tenant:
 
 @pytest.fixture
 def alice(acme):
-    return make_member(acme, "alice", Membership.Role.ADMIN)
+    return factories.member(acme, "alice", Membership.Role.ADMIN)
 
 
 @pytest.fixture
 def bob(acme):
-    return make_member(acme, "bob", Membership.Role.MEMBER)
+    return factories.member(acme, "bob", Membership.Role.MEMBER)
 
 
 @pytest.fixture
 def olive(acme):
-    return make_member(acme, "olive", Membership.Role.OPS)
+    return factories.member(acme, "olive", Membership.Role.OPS)
 
 
 @pytest.fixture
 def carol(globex):
-    return make_member(globex, "carol", Membership.Role.ADMIN)
+    return factories.member(globex, "carol", Membership.Role.ADMIN)
 
 
 @pytest.fixture
@@ -54,3 +47,18 @@ def login(client):
         return client
 
     return _login
+
+
+@pytest.fixture
+def portal_url(live_server, settings) -> str:
+    """The live server's base URL, which is also the portal's own (callback URLs)."""
+    settings.PORTAL_BASE_URL = live_server.url
+    return live_server.url
+
+
+@pytest.fixture
+def tasks_inline(monkeypatch):
+    """Run the tasks queued on commit (e-mail, notices) right away, in this process."""
+    from portal.celery import app as celery_app
+
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)

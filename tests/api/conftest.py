@@ -6,52 +6,44 @@ import pytest
 from django.utils import timezone
 
 from connections import apikeys
-from connections.models import Connection, PrivateApp
-
-ACCESS = "at-valid-0123456789"
-REFRESH = "rt-secret-must-never-leave-9876543210"
+from tests import factories
+from tests.support.api import ACCESS, REFRESH
 
 
-def make_app(tenant, **overrides) -> PrivateApp:
-    fields = {
-        "tenant": tenant,
-        "name": f"Manu ERP ({tenant.slug})",
-        "provider": "manu_online",
-        "status": PrivateApp.Status.ENABLED,
-        "grant_type": "authorization_code",
-        "client_id": f"client-{tenant.slug}",
-    } | overrides
-    return PrivateApp.objects.create(**fields)
+@pytest.fixture
+def token_connection():
+    """factories.connection holding ACCESS and REFRESH, its access token expiring in
+    `expires_in` (30 minutes), never refreshed so far, next refresh in 25 minutes."""
 
+    def make(app, *, expires_in=timedelta(minutes=30), **fields):
+        values = {
+            "account_id": "1001",
+            "account_name": "",
+            "access_token": ACCESS,
+            "refresh_token": REFRESH,
+            "last_refreshed_at": None,
+            "access_in": expires_in,
+            "refresh_in": timedelta(days=730),
+            "next_refresh_at": timezone.now() + timedelta(minutes=25),
+        }
+        return factories.connection(app, **(values | fields))
 
-def make_connection(app, *, expires_in=timedelta(minutes=30), **overrides) -> Connection:
-    now = timezone.now()
-    fields = {
-        "tenant": app.tenant,
-        "app": app,
-        "account_id": "1001",
-        "access_token": ACCESS,
-        "refresh_token": REFRESH,
-        "access_expires_at": now + expires_in,
-        "refresh_expires_at": now + timedelta(days=730),
-        "next_refresh_at": now + timedelta(minutes=25),
-    } | overrides
-    return Connection.objects.create(**fields)
+    return make
 
 
 @pytest.fixture
 def acme_app(acme):
-    return make_app(acme)
+    return factories.app(acme)
 
 
 @pytest.fixture
-def acme_conn(acme_app):
-    return make_connection(acme_app)
+def acme_conn(acme_app, token_connection):
+    return token_connection(acme_app)
 
 
 @pytest.fixture
-def globex_conn(globex):
-    return make_connection(make_app(globex), access_token="at-globex-secret")
+def globex_conn(globex, token_connection):
+    return token_connection(factories.app(globex), access_token="at-globex-secret")
 
 
 @pytest.fixture

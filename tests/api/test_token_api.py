@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from connections import apikeys
 from connections.models import Connection
-from tests.api.conftest import ACCESS, REFRESH, make_app, make_connection
+from tests import factories
+from tests.support.api import ACCESS, REFRESH
 
 pytestmark = pytest.mark.django_db
 STATUS = Connection.Status
@@ -89,25 +90,25 @@ def test_other_tenants_connection_looks_exactly_like_a_missing_one(api, acme_key
     assert b"at-globex-secret" not in foreign.content
 
 
-def test_foreign_expired_connection_is_not_refreshed(api, acme_key, globex):
-    app = make_app(globex, token_url="http://127.0.0.1:9/")
-    conn = make_connection(app, expires_in=timedelta(minutes=-5))
+def test_foreign_expired_connection_is_not_refreshed(token_connection, api, acme_key, globex):
+    app = factories.app(globex, token_url="http://127.0.0.1:9/")
+    conn = token_connection(app, expires_in=timedelta(minutes=-5))
     assert_json_error(api(conn.pk, acme_key), 404)
     conn.refresh_from_db()
     assert conn.failure_count == 0 and conn.status == STATUS.ACTIVE and not conn.last_error
 
 
 @pytest.mark.parametrize("status", [STATUS.NEEDS_REAUTH, STATUS.REVOKED])
-def test_dead_connection_is_409(api, acme_app, acme_key, status):
-    conn = make_connection(acme_app, status=status, last_error="the provider said no")
+def test_dead_connection_is_409(token_connection, api, acme_app, acme_key, status):
+    conn = token_connection(acme_app, status=status, last_error="the provider said no")
     body = assert_json_error(api(conn.pk, acme_key), 409, status)
     assert ACCESS not in json.dumps(body)
 
 
-def test_provider_down_is_503_with_retry_after(api, acme, acme_key):
+def test_provider_down_is_503_with_retry_after(token_connection, api, acme, acme_key):
     # Nothing listens on the discard port: a real, immediate transport failure on loopback.
-    app = make_app(acme, token_url="http://127.0.0.1:9/")
-    conn = make_connection(app, expires_in=timedelta(minutes=-5), access_token="at-expired")
+    app = factories.app(acme, token_url="http://127.0.0.1:9/")
+    conn = token_connection(app, expires_in=timedelta(minutes=-5), access_token="at-expired")
     response = api(conn.pk, acme_key)
     body = assert_json_error(response, 503, "provider_down")
     assert 1 <= int(response["Retry-After"]) <= 300
@@ -117,12 +118,12 @@ def test_provider_down_is_503_with_retry_after(api, acme, acme_key):
     assert conn.status == STATUS.FAILING
 
 
-def test_busy_is_503_with_retry_after(api, acme_app, acme_key, monkeypatch):
+def test_busy_is_503_with_retry_after(token_connection, api, acme_app, acme_key, monkeypatch):
     from connections.lifecycle import lease
     from connections.views import api as api_view
 
     monkeypatch.setattr(api_view, "WAIT_SECONDS", 0.2)
-    conn = make_connection(acme_app, expires_in=timedelta(minutes=-5), access_token="at-expired")
+    conn = token_connection(acme_app, expires_in=timedelta(minutes=-5), access_token="at-expired")
     assert lease.acquire(conn, owner="a-refresh-in-flight")  # held past the request's wait
     response = api(conn.pk, acme_key)
     assert_json_error(response, 503, "busy")
@@ -148,14 +149,16 @@ def test_post_needs_no_csrf_token(acme_conn, acme_key):
     assert response.status_code == 405  # our answer, not Django's CSRF 403 page
 
 
-def test_refresh_token_never_in_any_response(api, acme, acme_app, acme_key, globex_conn):
-    down = make_app(acme, name="down", token_url="http://127.0.0.1:9/")
+def test_refresh_token_never_in_any_response(
+    token_connection, api, acme, acme_app, acme_key, globex_conn
+):
+    down = factories.app(acme, name="down", token_url="http://127.0.0.1:9/")
     conns = [
-        make_connection(acme_app),
-        make_connection(acme_app, status=STATUS.NEEDS_REAUTH),
-        make_connection(acme_app, status=STATUS.REVOKED),
-        make_connection(acme_app, status=STATUS.FAILING),
-        make_connection(down, expires_in=timedelta(minutes=-1)),
+        token_connection(acme_app),
+        token_connection(acme_app, status=STATUS.NEEDS_REAUTH),
+        token_connection(acme_app, status=STATUS.REVOKED),
+        token_connection(acme_app, status=STATUS.FAILING),
+        token_connection(down, expires_in=timedelta(minutes=-1)),
         globex_conn,
     ]
     for conn in conns:
@@ -166,11 +169,11 @@ def test_refresh_token_never_in_any_response(api, acme, acme_app, acme_key, glob
             assert b"refresh_token" not in response.content
 
 
-def test_token_inside_the_expiry_margin_is_not_handed_out(api, acme, acme_key):
+def test_token_inside_the_expiry_margin_is_not_handed_out(token_connection, api, acme, acme_key):
     # A token about to expire would fail in the caller's hands: the lifecycle refreshes it
     # first; here the provider is unreachable, so the caller gets 503, not the stale token.
-    app = make_app(acme, token_url="http://127.0.0.1:9/")
-    conn = make_connection(app, expires_in=timedelta(seconds=5), access_token="at-almost-gone")
+    app = factories.app(acme, token_url="http://127.0.0.1:9/")
+    conn = token_connection(app, expires_in=timedelta(seconds=5), access_token="at-almost-gone")
     response = api(conn.pk, acme_key)
     assert response.status_code == 503
     assert b"at-almost-gone" not in response.content
@@ -215,14 +218,18 @@ def test_key_is_usable_only_for_its_own_tenant(api, carol, globex, acme_conn, gl
     assert api(acme_conn.pk, globex_key).status_code == 404
 
 
-def test_expires_in_is_never_negative_and_null_without_expiry(api, acme_app, acme_key):
-    conn = make_connection(acme_app, access_expires_at=None)
+def test_expires_in_is_never_negative_and_null_without_expiry(
+    token_connection, api, acme_app, acme_key
+):
+    conn = token_connection(acme_app, access_expires_at=None)
     body = api(conn.pk, acme_key).json()
     assert body["expires_at"] is None and body["expires_in"] is None
 
 
-def test_a_disabled_apps_connection_is_409_not_a_provider_outage(api, acme_app, acme_key):
-    conn = make_connection(acme_app)
+def test_a_disabled_apps_connection_is_409_not_a_provider_outage(
+    token_connection, api, acme_app, acme_key
+):
+    conn = token_connection(acme_app)
     acme_app.status = acme_app.Status.DISABLED
     acme_app.save()
     assert_json_error(api(conn.pk, acme_key), 409, "app_disabled")

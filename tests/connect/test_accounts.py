@@ -12,14 +12,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_grant_for_an_account_outside_the_apps_account_ids_is_refused(
-    login, bob, make_app, connect
+    login, bob, consent_app, consent_callback
 ):
     # The provider offers both accounts; the portal's app is bound to 1001 only.
-    app = make_app("manu_online", account_ids=["1001", "1002"])
+    app = consent_app("manu_online", account_ids=["1001", "1002"])
     PrivateApp.objects.filter(pk=app.pk).update(account_ids=["1001"])
     client = login(bob)
 
-    response = client.get(connect(client, app, account="1002"), follow=True)
+    response = client.get(consent_callback(client, app, account="1002"), follow=True)
 
     page = response.content.decode()
     assert "granted account 1002, which is not one of this app&#x27;s account ids" in page
@@ -29,26 +29,28 @@ def test_a_grant_for_an_account_outside_the_apps_account_ids_is_refused(
     assert failed.app == app and failed.actor == bob
 
 
-def test_connecting_an_account_again_reuses_its_connection(login, bob, alice, make_app, connect):
-    app = make_app("manu_online", account_ids=["1001", "1002"])
+def test_connecting_an_account_again_reuses_its_connection(
+    login, bob, alice, consent_app, consent_callback
+):
+    app = consent_app("manu_online", account_ids=["1001", "1002"])
     client = login(bob)
-    client.get(connect(client, app, account="1001"))
+    client.get(consent_callback(client, app, account="1001"))
     first = Connection.objects.get(app=app)
     first_token = first.access_token
 
-    response = client.get(connect(client, app, account="1001"), follow=True)
+    response = client.get(consent_callback(client, app, account="1001"), follow=True)
 
     assert Connection.objects.filter(app=app).count() == 1
     again = Connection.objects.get(app=app)
     assert again.pk == first.pk and again.access_token != first_token
     assert f"already had connection #{first.pk}" in response.content.decode()
     # Another account is another connection.
-    client.get(connect(client, app, account="1002"))
+    client.get(consent_callback(client, app, account="1002"))
     assert Connection.objects.filter(app=app).count() == 2
 
 
-def test_a_service_account_connected_twice_stays_one_connection(login, alice, make_app):
-    app = make_app("manitou_group")
+def test_a_service_account_connected_twice_stays_one_connection(login, alice, consent_app):
+    app = consent_app("manitou_group")
     client = login(alice)
     url = reverse("app_service_connect", args=["acme", app.pk])
     client.post(url)
@@ -69,7 +71,7 @@ def test_admins_delete_revoked_connections_and_keep_their_history(acme, alice, b
     assert login(bob).post(url(revoked)).status_code == 403  # members cannot
     admin = login(alice)
     detail = admin.get(reverse("connection_detail", args=["acme", revoked.pk])).content.decode()
-    assert 'data-testid="delete"' in detail and "data-confirm=\"Delete connection" in detail
+    assert 'data-testid="delete"' in detail and 'data-confirm="Delete connection' in detail
     assert admin.post(url(revoked)).status_code == 302
     for kept in (live, pending):  # not revoked, or its revocation still pending
         response = admin.post(url(kept), follow=True)
@@ -81,15 +83,19 @@ def test_admins_delete_revoked_connections_and_keep_their_history(acme, alice, b
 
 def test_deleting_another_tenants_connection_is_a_404(acme, carol, login):
     conn = factories.connection(factories.app(acme, "manus"), status=Connection.Status.REVOKED)
-    assert login(carol).post(reverse("connection_delete", args=["acme", conn.pk])).status_code == 404
-    assert login(carol).post(reverse("connection_delete", args=["globex", conn.pk])).status_code == 404
+    assert (
+        login(carol).post(reverse("connection_delete", args=["acme", conn.pk])).status_code == 404
+    )
+    assert (
+        login(carol).post(reverse("connection_delete", args=["globex", conn.pk])).status_code == 404
+    )
     assert Connection.objects.filter(pk=conn.pk).exists()
 
 
 def test_a_refused_primary_secret_is_shown_on_the_app_and_in_the_message(
-    login, alice, bob, make_app, connect
+    login, alice, bob, consent_app, consent_callback
 ):
-    app = make_app("manu_online")
+    app = consent_app("manu_online")
     good = app.client_secrets.get()
     # A new primary the provider does not know: the portal falls back to the old one.
     ClientSecret.objects.filter(pk=good.pk).update(is_primary=False)
@@ -97,12 +103,10 @@ def test_a_refused_primary_secret_is_shown_on_the_app_and_in_the_message(
         app=app, value="not-known-at-provider-9999", last_four="9999", is_primary=True
     )
     client = login(bob)
-    client.get(connect(client, app))
+    client.get(consent_callback(client, app))
     conn = Connection.objects.get(app=app)
 
-    response = login(alice).post(
-        reverse("connection_refresh", args=["acme", conn.pk]), follow=True
-    )
+    response = login(alice).post(reverse("connection_refresh", args=["acme", conn.pk]), follow=True)
 
     assert "refused the primary secret ••••9999" in response.content.decode()
     wrong.refresh_from_db()

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from connections.models import AuditEvent, AuthorizationAttempt, Connection
 from portal.models import Membership
-from tests.connect.conftest import params_of, start, with_params
+from tests.support.connect import params_of, start, with_params
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,10 +20,10 @@ def text(response) -> str:
 
 
 @pytest.fixture
-def bob_at_callback(login, bob, make_app, connect):
+def bob_at_callback(login, bob, consent_app, consent_callback):
     """bob back from granting a Manus app: his client and the callback URL, not yet opened."""
     client = login(bob)
-    return client, connect(client, make_app("manus"))
+    return client, consent_callback(client, consent_app("manus"))
 
 
 def make_member_of(tenant, user):
@@ -34,10 +34,10 @@ def assert_nothing_stored():
     assert not Connection.objects.exists()
 
 
-def test_a_replayed_state_is_refused(login, bob, make_app, connect):
-    app = make_app("manus", pkce_mode="pkce_secret")
+def test_a_replayed_state_is_refused(login, bob, consent_app, consent_callback):
+    app = consent_app("manus", pkce_mode="pkce_secret")
     client = login(bob)
-    callback = connect(client, app)
+    callback = consent_callback(client, app)
     client.get(callback)
 
     response = client.get(callback, follow=True)
@@ -47,9 +47,11 @@ def test_a_replayed_state_is_refused(login, bob, make_app, connect):
     assert Connection.objects.count() == 1
 
 
-def test_the_state_of_another_user_is_refused_and_left_usable(login, bob, alice, make_app, connect):
-    app = make_app("manu_online")
-    callback = connect(login(bob), app)
+def test_the_state_of_another_user_is_refused_and_left_usable(
+    login, bob, alice, consent_app, consent_callback
+):
+    app = consent_app("manu_online")
+    callback = consent_callback(login(bob), app)
 
     response = login(alice).get(callback)
 
@@ -82,15 +84,15 @@ def test_an_attempt_in_a_tenant_the_user_left_is_refused(bob, bob_at_callback):
 
 
 def test_the_connection_belongs_to_the_attempts_tenant(
-    login, carol, globex, acme, make_app, connect
+    login, carol, globex, acme, consent_app, consent_callback
 ):
     """carol (Globex admin, also an Acme member) connects a Globex app: the connection is
     Globex's, and Acme's pages answer 404 for it."""
-    app = make_app("manus", tenant=globex)
+    app = consent_app("manus", tenant=globex)
     make_member_of(acme, carol)
     client = login(carol)
 
-    client.get(connect(client, app))
+    client.get(consent_callback(client, app))
 
     conn = Connection.objects.get()
     assert conn.tenant == globex and conn.app == app
@@ -107,12 +109,12 @@ def test_an_unknown_or_missing_state_is_refused(bob_at_callback):
     assert_nothing_stored()
 
 
-def test_a_code_used_twice_is_refused_by_the_provider(login, bob, make_app, connect):
-    app = make_app("manus")
+def test_a_code_used_twice_is_refused_by_the_provider(login, bob, consent_app, consent_callback):
+    app = consent_app("manus")
     client = login(bob)
-    first = connect(client, app)
+    first = consent_callback(client, app)
     client.get(first)
-    second = connect(client, app)
+    second = consent_callback(client, app)
 
     response = client.get(with_params(second, code=params_of(first)["code"]), follow=True)
 
@@ -121,10 +123,10 @@ def test_a_code_used_twice_is_refused_by_the_provider(login, bob, make_app, conn
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.AUTHORIZE_FAILED).exists()
 
 
-def test_a_wrong_issuer_is_refused(login, bob, make_app, connect):
-    app = make_app("manu_online")
+def test_a_wrong_issuer_is_refused(login, bob, consent_app, consent_callback):
+    app = consent_app("manu_online")
     client = login(bob)
-    callback = connect(client, app)
+    callback = consent_callback(client, app)
 
     response = client.get(with_params(callback, iss="https://evil.example"), follow=True)
 
@@ -132,11 +134,11 @@ def test_a_wrong_issuer_is_refused(login, bob, make_app, connect):
     assert_nothing_stored()
 
 
-def test_the_user_cancelling_at_the_provider_is_a_cancel(login, bob, make_app, connect):
-    app = make_app("manus")
+def test_the_user_cancelling_at_the_provider_is_a_cancel(login, bob, consent_app, consent_callback):
+    app = consent_app("manus")
     client = login(bob)
 
-    response = client.get(connect(client, app, decision="deny"), follow=True)
+    response = client.get(consent_callback(client, app, decision="deny"), follow=True)
 
     assert "You cancelled" in text(response)
     assert_nothing_stored()
@@ -166,16 +168,16 @@ def test_a_callback_without_a_code_is_refused(bob_at_callback):
     "query",
     ["", "?state=", "?state=%00", "?code=x", "?error=access_denied", "?state=a&state=b&iss="],
 )
-def test_junk_at_the_callback_is_a_400_not_a_500(login, bob, portal, query):
+def test_junk_at_the_callback_is_a_400_not_a_500(login, bob, portal_url, query):
     response = login(bob).get("/oauth/callback/" + query)
     assert response.status_code == 400
 
 
-def test_the_callback_needs_a_login(client, make_app, bob, provider):
-    app = make_app("manus")
+def test_the_callback_needs_a_login(client, consent_app, bob, provider_person):
+    app = consent_app("manus")
     starter = Client()
     starter.force_login(bob)
-    callback = provider.consent(start(starter, app))
+    callback = provider_person.consent(start(starter, app))
 
     response = client.get(callback)
 
@@ -184,7 +186,7 @@ def test_the_callback_needs_a_login(client, make_app, bob, provider):
 
 
 def test_a_missing_issuer_is_refused_where_the_provider_sends_one(
-    login, bob, make_app, connect, monkeypatch
+    login, bob, consent_app, consent_callback, monkeypatch
 ):
     import dataclasses
 
@@ -195,9 +197,9 @@ def test_a_missing_issuer_is_refused_where_the_provider_sends_one(
     monkeypatch.setattr(
         models, "get_provider", lambda key: sends_iss if key == "manu_online" else get_provider(key)
     )
-    app = make_app("manu_online")
+    app = consent_app("manu_online")
     client = login(bob)
-    callback = connect(client, app)
+    callback = consent_callback(client, app)
 
     response = client.get(with_params(callback, iss=None), follow=True)
 

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from connections.models import AuditEvent, AuthorizationAttempt, Connection
 from sandbox import registry
-from tests.connect.conftest import params_of, start
+from tests.support.connect import params_of, start
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,12 +37,12 @@ def assert_stored_encrypted(conn: Connection) -> None:
     ],
 )
 def test_it_connects_with_the_authorization_code_flow(
-    login, bob, make_app, connect, provider_key, pkce_mode
+    login, bob, consent_app, consent_callback, provider_key, pkce_mode
 ):
-    app = make_app(provider_key, pkce_mode=pkce_mode)
+    app = consent_app(provider_key, pkce_mode=pkce_mode)
     client = login(bob)
 
-    callback = connect(client, app)
+    callback = consent_callback(client, app)
     response = client.get(callback)
 
     conn = Connection.objects.get(app=app)
@@ -59,9 +59,9 @@ def test_it_connects_with_the_authorization_code_flow(
     assert conn.account_name in page.content.decode()
 
 
-def test_the_authorize_request_carries_the_providers_separator_and_pkce(login, bob, make_app):
-    manu = params_of(start(login(bob), make_app("manu_online", scopes=["API_ALL", "EXTRA"])))
-    manus = params_of(start(login(bob), make_app("manus", pkce_mode="pkce_secret")))
+def test_the_authorize_request_carries_the_providers_separator_and_pkce(login, bob, consent_app):
+    manu = params_of(start(login(bob), consent_app("manu_online", scopes=["API_ALL", "EXTRA"])))
+    manus = params_of(start(login(bob), consent_app("manus", pkce_mode="pkce_secret")))
 
     assert manu["scope"] == "API_ALL,EXTRA" and manu["code_challenge_method"] == "S256"
     assert manus["code_challenge_method"] == "S256" and len(manus["code_challenge"]) == 43
@@ -70,18 +70,18 @@ def test_the_authorize_request_carries_the_providers_separator_and_pkce(login, b
     assert attempt.user == bob and attempt.used_at is None
 
 
-def test_manu_online_user_picks_one_of_the_apps_accounts(login, bob, make_app, connect):
-    app = make_app("manu_online", account_ids=["1001", "1002"])
+def test_manu_online_user_picks_one_of_the_apps_accounts(login, bob, consent_app, consent_callback):
+    app = consent_app("manu_online", account_ids=["1001", "1002"])
     client = login(bob)
 
-    client.get(connect(client, app, account="1002"))
+    client.get(consent_callback(client, app, account="1002"))
 
     conn = Connection.objects.get(app=app)
     assert (conn.account_id, conn.account_name) == ("1002", "Acme Trading AB")
 
 
-def test_connect_refuses_an_app_without_the_portal_callback(login, bob, make_app):
-    app = make_app("manu_online", redirect_uris=["https://elsewhere.example/cb"])
+def test_connect_refuses_an_app_without_the_portal_callback(login, bob, consent_app):
+    app = consent_app("manu_online", redirect_uris=["https://elsewhere.example/cb"])
     client = login(bob)
 
     response = client.post(reverse("app_connect", args=["acme", app.pk]), follow=True)
@@ -90,22 +90,22 @@ def test_connect_refuses_an_app_without_the_portal_callback(login, bob, make_app
     assert not AuthorizationAttempt.objects.exists()
 
 
-def test_connect_refuses_a_disabled_app(login, bob, make_app):
-    app = make_app("manus", status="disabled")
+def test_connect_refuses_a_disabled_app(login, bob, consent_app):
+    app = consent_app("manus", status="disabled")
     response = login(bob).post(reverse("app_connect", args=["acme", app.pk]), follow=True)
 
     assert "cannot connect" in response.content.decode()
     assert not AuthorizationAttempt.objects.exists()
 
 
-def test_ops_cannot_connect(login, olive, make_app):
-    app = make_app("manus")
+def test_ops_cannot_connect(login, olive, consent_app):
+    app = consent_app("manus")
     response = login(olive).post(reverse("app_connect", args=["acme", app.pk]))
     assert response.status_code == 403
 
 
-def test_connect_to_another_tenants_app_is_a_404(login, carol, make_app):
-    app = make_app("manus")
+def test_connect_to_another_tenants_app_is_a_404(login, carol, consent_app):
+    app = consent_app("manus")
     response = login(carol).post(reverse("app_connect", args=["acme", app.pk]))
     assert response.status_code == 404
     response = login(carol).post(reverse("app_connect", args=["globex", app.pk]))
@@ -113,8 +113,8 @@ def test_connect_to_another_tenants_app_is_a_404(login, carol, make_app):
 
 
 @pytest.mark.parametrize("provider_key", ["manitou_group", "manhattan_active"])
-def test_an_admin_creates_a_service_connection(login, alice, make_app, provider_key):
-    app = make_app(provider_key)
+def test_an_admin_creates_a_service_connection(login, alice, consent_app, provider_key):
+    app = consent_app(provider_key)
 
     response = login(alice).post(reverse("app_service_connect", args=["acme", app.pk]))
 
@@ -126,15 +126,15 @@ def test_an_admin_creates_a_service_connection(login, alice, make_app, provider_
     assert_stored_encrypted(conn)
 
 
-def test_members_cannot_create_service_connections(login, bob, make_app):
-    app = make_app("manitou_group")
+def test_members_cannot_create_service_connections(login, bob, consent_app):
+    app = consent_app("manitou_group")
     response = login(bob).post(reverse("app_service_connect", args=["acme", app.pk]))
     assert response.status_code == 403
     assert not Connection.objects.exists()
 
 
-def test_a_refused_service_grant_is_explained_and_stores_nothing(login, alice, make_app):
-    app = make_app("manhattan_active", service_password="wrong")
+def test_a_refused_service_grant_is_explained_and_stores_nothing(login, alice, consent_app):
+    app = consent_app("manhattan_active", service_password="wrong")
 
     response = login(alice).post(reverse("app_service_connect", args=["acme", app.pk]), follow=True)
 
@@ -148,15 +148,15 @@ def test_a_refused_service_grant_is_explained_and_stores_nothing(login, alice, m
     ("provider_key", "pkce_mode"), [("manu_online", "secret"), ("manus", "secret")]
 )
 def test_s256_pkce_is_sent_beside_a_client_secret(
-    login, bob, make_app, connect, provider_key, pkce_mode
+    login, bob, consent_app, consent_callback, provider_key, pkce_mode
 ):
     # RFC 9700 §2.1.1: PKCE on every authorization-code flow unless the provider refuses it.
-    app = make_app(provider_key, pkce_mode=pkce_mode)
+    app = consent_app(provider_key, pkce_mode=pkce_mode)
     client = login(bob)
     params = params_of(start(client, app))
     assert params["code_challenge_method"] == "S256" and len(params["code_challenge"]) == 43
     attempt = AuthorizationAttempt.objects.get(app=app)
     assert attempt.pkce_verifier
 
-    client.get(connect(client, app))
+    client.get(consent_callback(client, app))
     assert Connection.objects.get(app=app).status == Connection.Status.ACTIVE

@@ -11,19 +11,19 @@ from portal.models import Membership, Tenant
 from sandbox import registry
 from sandbox.models import Client as SandboxClient
 from sandbox.models import Token
-from tests.conftest import make_member
+from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def connected(login, bob, make_app, connect):
+def connected(login, bob, consent_app, consent_callback):
     """bob's Manus connection, made through the real flow."""
 
     def make(provider_key="manus", **app_fields) -> Connection:
-        app = make_app(provider_key, **app_fields)
+        app = consent_app(provider_key, **app_fields)
         client = login(bob)
-        client.get(connect(client, app))
+        client.get(consent_callback(client, app))
         return Connection.objects.get(app=app)
 
     return make
@@ -137,13 +137,13 @@ def test_an_unconfirmed_disconnect_warns_and_shows_the_pending_revocation(login,
     assert conn.status == Connection.Status.REVOKED and conn.revoke_retry_at is not None
 
 
-def test_reconnect_keeps_the_connection_id(login, bob, connected, provider):
+def test_reconnect_keeps_the_connection_id(login, bob, connected, provider_person):
     conn = connected()
     client = login(bob)
     client.post(url("connection_disconnect", conn))
 
     response = client.post(url("connection_reconnect", conn))
-    back = client.get(provider.consent(response["Location"]))
+    back = client.get(provider_person.consent(response["Location"]))
 
     assert back["Location"] == url("connection_detail", conn)
     assert Connection.objects.count() == 1
@@ -152,7 +152,9 @@ def test_reconnect_keeps_the_connection_id(login, bob, connected, provider):
     assert registry.token_is_active("manus", conn.access_token)
 
 
-def test_reconnect_to_another_account_becomes_a_new_connection(login, bob, connected, provider):
+def test_reconnect_to_another_account_becomes_a_new_connection(
+    login, bob, connected, provider_person
+):
     """The id tenants' services hold never starts serving another account."""
     conn = connected("manu_online", account_ids=["1001", "1002"])
     client = login(bob)
@@ -160,7 +162,7 @@ def test_reconnect_to_another_account_becomes_a_new_connection(login, bob, conne
     assert conn.account_id == "1001"
 
     response = client.post(url("connection_reconnect", conn))
-    back = client.get(provider.consent(response["Location"], account="1002"), follow=True)
+    back = client.get(provider_person.consent(response["Location"], account="1002"), follow=True)
 
     page = back.content.decode()
     other = Connection.objects.exclude(pk=conn.pk).get()
@@ -174,13 +176,13 @@ def test_reconnect_to_another_account_becomes_a_new_connection(login, bob, conne
 
     # Reconnecting with the connection's own account brings the same id back.
     response = client.post(url("connection_reconnect", conn))
-    client.get(provider.consent(response["Location"], account="1001"))
+    client.get(provider_person.consent(response["Location"], account="1001"))
     conn.refresh_from_db()
     assert conn.status == Connection.Status.ACTIVE and Connection.objects.count() == 2
 
 
-def test_reconnect_of_a_service_connection_fetches_a_new_token(login, alice, make_app):
-    app = make_app("manitou_group")
+def test_reconnect_of_a_service_connection_fetches_a_new_token(login, alice, consent_app):
+    app = consent_app("manitou_group")
     client = login(alice)
     client.post(reverse("app_service_connect", args=["acme", app.pk]))
     conn = Connection.objects.get()
@@ -194,9 +196,9 @@ def test_reconnect_of_a_service_connection_fetches_a_new_token(login, alice, mak
     assert "MT-625" in page
 
 
-def test_the_connect_button_follows_the_app_and_role(login, bob, alice, olive, make_app):
-    manus, manitou = make_app("manus"), make_app("manitou_group")
-    disabled = make_app("manu_online", status="disabled")
+def test_the_connect_button_follows_the_app_and_role(login, bob, alice, olive, consent_app):
+    manus, manitou = consent_app("manus"), consent_app("manitou_group")
+    disabled = consent_app("manu_online", status="disabled")
 
     def button(app, user):
         membership = user.memberships.get()
@@ -213,4 +215,4 @@ def test_the_connect_button_follows_the_app_and_role(login, bob, alice, olive, m
 
 
 def make_member_of_acme(username):
-    return make_member(Tenant.objects.get(slug="acme"), username, Membership.Role.MEMBER)
+    return factories.member(Tenant.objects.get(slug="acme"), username, Membership.Role.MEMBER)

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from sandbox.demo import DEMO_PASSWORD, DEMO_USERNAME, create_demo_apps
-from tests.conftest import PASSWORD
+from tests.support.people import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

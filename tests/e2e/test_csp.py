@@ -9,7 +9,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from portal.models import Membership
 from sandbox.demo import create_demo_apps
-from tests.conftest import PASSWORD
+from tests.support.people import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -9,20 +9,13 @@ from django.core import mail
 from django_otp.oath import totp
 from playwright.sync_api import Page, expect
 
-from tests.conftest import PASSWORD
+from tests.support.people import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def mail_inline(monkeypatch):
-    from portal.celery import app as celery_app
-
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-
-
 def test_an_invited_ops_person_joins_enrols_totp_and_reads_connections(
-    live_server, page: Page, alice, mail_inline, settings
+    live_server, page: Page, alice, tasks_inline, settings
 ):
     settings.PORTAL_BASE_URL = live_server.url
     violations: list[str] = []

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from sandbox import registry, urls_for
-from tests.conftest import PASSWORD
+from tests.support.people import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from connections.models import Connection
 from tests import factories
-from tests.conftest import PASSWORD
+from tests.support.people import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from connections import people
 from connections.models import AuditEvent
 from portal.models import Invitation, Membership
-from tests.conftest import make_member
+from tests import factories
 
 Role = Membership.Role
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,7 +32,7 @@ def path_of(link: str) -> str:
 
 
 def test_an_admin_invites_and_a_new_person_joins_with_a_password(
-    login, alice, client, mail_inline
+    login, alice, client, tasks_inline
 ):
     response = invite(login(alice))
     assert response.status_code == 302
@@ -114,7 +114,7 @@ def test_the_last_admin_can_be_neither_demoted_nor_removed(acme, alice, login):
     client.post(reverse("member_remove", args=["acme", mine.pk]))
     assert Membership.objects.filter(pk=mine.pk).exists()
     # with a second admin, both work
-    second = make_member(acme, "dora", Role.ADMIN)
+    second = factories.member(acme, "dora", Role.ADMIN)
     client.post(reverse("member_role", args=["acme", mine.pk]), {"role": "ops"})
     assert Membership.objects.get(pk=mine.pk).role == Role.OPS
     assert AuditEvent.objects.filter(kind="role_changed", actor=alice).exists()

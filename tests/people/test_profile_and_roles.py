@@ -16,12 +16,12 @@ from connections.models import AuditEvent
 from connections.views import connections as connection_views
 from portal.models import Membership, Profile, Tenant
 from tests import factories
-from tests.conftest import PASSWORD
+from tests.support.people import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_an_email_is_used_only_after_its_link_is_opened(login, olive, acme, mail_inline):
+def test_an_email_is_used_only_after_its_link_is_opened(login, olive, acme, tasks_inline):
     client = login(olive)
     client.post(reverse("profile"), {"first_name": "Olive", "email": "olive@acme.test", "notify_reauth": "on", "notify_digest": "on"})
     olive.refresh_from_db()

@@ -1,19 +1,16 @@
+"""Apps registered the way the registration form does it (services.app_create)."""
+
 import pytest
 
-from connections import services
 from connections.models import Connection
+from tests import factories
 
 CALLBACK = ["https://portal.example/oauth/callback/"]
 
 
-def register(tenant, actor, secret: str, **fields):
-    app, _ = services.app_create(tenant=tenant, actor=actor, fields=fields, client_secret=secret)
-    return app
-
-
 @pytest.fixture
 def manu_app(acme, alice):
-    return register(
+    return factories.registered_app(
         acme,
         alice,
         "first-secret-AAAA",
@@ -28,7 +25,7 @@ def manu_app(acme, alice):
 
 @pytest.fixture
 def manus_app(acme, alice):
-    return register(
+    return factories.registered_app(
         acme,
         alice,
         "manus-secret-BBBB",
@@ -43,7 +40,9 @@ def manus_app(acme, alice):
 
 @pytest.fixture
 def connection_of():
+    """connection_of(app, user, status=active): a connection of `app` made by `user`."""
+
     def make(app, user, status=Connection.Status.ACTIVE):
-        return Connection.objects.create(tenant=app.tenant, app=app, user=user, status=status)
+        return factories.connection(app, user=user, status=status)
 
     return make

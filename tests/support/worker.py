@@ -4,13 +4,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+
+from tests.support.waiting import wait_for  # noqa: F401 - re-exported: it used to live here
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,14 +67,3 @@ def celery_worker(
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-
-
-def wait_for(predicate: Callable[[], object], *, timeout: float = 30, every: float = 0.1):
-    """Poll until predicate() is truthy; a bounded loop that fails loudly."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout}s")

@@ -1,0 +1,3 @@
+"""The people every test has (tests/conftest.py makes them): their one password."""
+
+PASSWORD = "correct horse battery staple"
