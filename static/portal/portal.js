@@ -50,8 +50,14 @@
     });
   });
 
-  // The error summary links to each field; for a group of checkboxes or radios the link's
-  // target is their container, so move the focus on to the first input in it.
+  // A form came back with errors: start from its summary (keyboard and screen reader users
+  // land on what to fix, not at the top of the page). Each of its links goes to a field; for a
+  // group of checkboxes or radios the target is their container, so focus the first input.
+  var summary = document.querySelector(".error-summary");
+  if (summary) {
+    summary.tabIndex = -1;
+    summary.focus();
+  }
   document.querySelectorAll(".error-summary a[href^='#']").forEach(function (link) {
     link.addEventListener("click", function () {
       var target = document.getElementById(link.getAttribute("href").slice(1));

@@ -274,3 +274,14 @@ def test_the_skip_link_comes_first_and_moves_to_the_content(live_server, page: P
     expect(skip).to_be_in_viewport()
     page.keyboard.press("Enter")
     expect(page.locator("main#content")).to_be_focused()
+
+
+def test_a_form_with_errors_starts_at_its_summary_whose_links_reach_the_fields(
+    live_server, page: Page, acme, alice
+):
+    sign_in(page.context, live_server.url, alice)
+    page.goto(f"{live_server.url}/t/acme/apps/new/?provider=nope")
+    summary = page.get_by_test_id("error-summary")
+    expect(summary).to_be_focused()
+    summary.get_by_role("link").first.click()
+    expect(page.locator("#id_provider_0")).to_be_focused()  # the first radio of the group
