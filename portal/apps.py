@@ -1,4 +1,7 @@
+from pathlib import Path
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class PortalConfig(AppConfig):
@@ -7,3 +10,9 @@ class PortalConfig(AppConfig):
 
     def ready(self) -> None:
         from portal import checks  # noqa: F401  (registers the system checks)
+
+        # Made when Django starts, not when settings are imported (reading settings has no
+        # side effects): VAR_DIR holds the SQLite database and the beat schedule, and the
+        # static files are served from STATIC_ROOT (WhiteNoise warns when it is missing).
+        for folder in (settings.VAR_DIR, settings.STATIC_ROOT):
+            Path(folder).mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,7 @@ def check_production_settings(
 
 def dev_field_key(path: Path) -> str:
     if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(Fernet.generate_key().decode())
         path.chmod(0o600)
     return path.read_text().strip()
