@@ -57,7 +57,9 @@ def _endpoint_help(name: str, generic: str) -> Callable[[Provider], str]:
         if p.generic:
             return generic
         default = getattr(p, name)
-        return f"Leave blank for {default}." if default else "Your environment's own URL."
+        if default:
+            return f"Leave blank for {default}."
+        return f"Required: each {p.name} environment has its own host, e.g. https://acme.example.com."
 
     return text
 
@@ -111,7 +113,7 @@ SPECS: tuple[FieldSpec, ...] = (
         "service_username",
         grants=PASSWORD,
         needed=_always,
-        help=lambda p: "The resource-owner user the portal signs in as. Stored encrypted.",
+        help=lambda p: f"The {p.name} service user the portal signs in as. Stored encrypted.",
     ),
     FieldSpec(
         "service_password",

@@ -27,7 +27,11 @@ REQUIRED = "Required for this provider and grant."
 
 
 class ProviderChoiceForm(forms.Form):
-    provider = forms.ChoiceField(choices=PROVIDER_CHOICES, widget=forms.RadioSelect)
+    provider = forms.ChoiceField(
+        choices=PROVIDER_CHOICES,
+        widget=forms.RadioSelect,
+        label="Which provider is the app registered with?",
+    )
 
 
 class LinesField(forms.Field):

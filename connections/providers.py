@@ -177,7 +177,6 @@ MANUS = Provider(
     help="Create an OAuth app in Manus Integrations settings (Team accounts only). PKCE + "
     "secret is recommended for servers; PKCE alone is for public clients without a secret.",
     notes=(
-        "Adding scopes or connector UIDs invalidates every token already issued.",
         "Token and revoke endpoints allow 60 requests per minute per client id.",
     ),
 )
