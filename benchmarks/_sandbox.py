@@ -1,7 +1,7 @@
 """The Django side of the benchmark scripts: run inside `manage.py shell -c` (refresh.py) or
 in-process after django.setup() (soak.py), never by the portal or the tests.
 
-Connections are made with sandbox.shortcuts, as the lifecycle tests make them.
+Apps and connections are made with tests.factories, as the lifecycle tests make them.
 """
 
 import json
@@ -20,7 +20,7 @@ from connections.models import (
 )
 from portal.models import Membership, Tenant
 from sandbox import faults, registry
-from sandbox.shortcuts import minted_connection, sandbox_app
+from tests import factories
 
 PROVIDER = "manu_online"
 ACCOUNT = {"id": "1001", "name": "Bench Oy"}
@@ -44,13 +44,11 @@ def bench_tenant():
 def manu_app(tenant, **client_kwargs) -> PrivateApp:
     """An enabled Manu Online app on the sandbox at PORTAL_BASE_URL (client_kwargs go to the
     sandbox client: access_lifetime=…)."""
-    return sandbox_app(
-        tenant=tenant, provider=PROVIDER, base_url=settings.PORTAL_BASE_URL, **client_kwargs
-    )
+    return factories.sandbox_app(tenant, PROVIDER, settings.PORTAL_BASE_URL, sandbox=client_kwargs)
 
 
 def connect(app: PrivateApp, user, sandbox_user=None, account: dict = ACCOUNT) -> Connection:
-    return minted_connection(app, user=user, sandbox_user=sandbox_user, account=account)
+    return factories.minted_connection(app, user=user, sandbox_user=sandbox_user, account=account)
 
 
 def refresh_benchmark_setup() -> None:

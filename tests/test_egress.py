@@ -33,7 +33,7 @@ class Trickle(BaseHTTPRequestHandler):
                 self.wfile.flush()
             except OSError:
                 return  # the client hung up: what the deadline is for
-            time.sleep(0.2)
+            time.sleep(0.2)  # the modelled slow server: one byte every 0.2 s
 
     def log_message(self, *args):
         pass

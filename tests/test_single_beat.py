@@ -9,27 +9,30 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.support.worker import start_celery, wait_for
+from tests.support.waiting import wait_for
+from tests.support.worker import start_celery
 
 pytestmark = pytest.mark.worker
 
 SENT = "Scheduler: Sending due task heartbeat (portal.tasks.heartbeat)"
+TICKED = "beat: Waking up in"
 FAST = {"BEAT_HEARTBEAT_SECONDS": "1", "BEAT_LOCK_TTL": "6", "CELERY_BROKER_URL": "filesystem://"}
 
 
-def start_beat(var_dir: Path, name: str, **env: str) -> tuple[subprocess.Popen, Path]:
+def start_beat(
+    var_dir: Path, name: str, loglevel: str = "INFO", **env: str
+) -> tuple[subprocess.Popen, Path]:
     var_dir.mkdir(exist_ok=True)
     log = var_dir / f"{name}.log"
     proc = start_celery(
         "beat",
         "--loglevel",
-        "INFO",
+        loglevel,
         "--schedule",
         str(var_dir / f"{name}-schedule"),
         log_path=log,
@@ -40,6 +43,12 @@ def start_beat(var_dir: Path, name: str, **env: str) -> tuple[subprocess.Popen, 
 
 def sends(log: Path) -> int:
     return log.read_text(errors="replace").count(SENT)
+
+
+def ticks(log: Path) -> int:
+    """Scheduler ticks that ended in a wait (logged at DEBUG): a beat without the lock
+    logs its state once, then one of these per attempt to confirm the lock."""
+    return log.read_text(errors="replace").count(TICKED)
 
 
 def kill(proc: subprocess.Popen | None) -> None:
@@ -84,12 +93,15 @@ def test_embedded_default_one_beat_sends_and_the_standby_takes_over_when_it_dies
 def test_with_redis_down_no_beat_sends_then_exactly_one_does_and_the_standby_takes_over(tmp_path):
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
-    first, first_log = start_beat(tmp_path / "a", "first", REDIS_URL=url)
+    first, first_log = start_beat(tmp_path / "a", "first", loglevel="DEBUG", REDIS_URL=url)
     second = server = None
     try:
         # Redis is not running yet: the beat starts, cannot confirm the lock, sends nothing.
         wait_for(lambda: "Redis unavailable" in first_log.read_text(), timeout=30)
-        time.sleep(3)  # three heartbeat periods in which a fail-open beat would have sent
+        # Three more failed attempts, each a heartbeat period in which a fail-open beat
+        # would have sent.
+        seen = ticks(first_log)
+        wait_for(lambda: ticks(first_log) >= seen + 3, timeout=30)
         assert first.poll() is None
         assert sends(first_log) == 0
 

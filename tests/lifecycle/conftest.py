@@ -1,52 +1,45 @@
 """Connections made against the sandbox over real HTTP on the live server (see
-sandbox.shortcuts: a minted code, exchanged by the portal like any other)."""
+factories.minted_connection: a minted code, exchanged by the portal like any other)."""
 
 import pytest
-from django.utils import timezone
 
-from connections import oauth
 from connections.models import PrivateApp
-from connections.oauth import TokenSet
-from sandbox.shortcuts import minted_connection, sandbox_app
+from tests import factories
 
 
 @pytest.fixture
-def portal_url(live_server, settings):
-    settings.PORTAL_BASE_URL = live_server.url
-    return live_server.url
+def make_sandbox_app(portal_url, acme):
+    """make_sandbox_app(provider, pkce_mode=, **client): an Acme app on the sandbox, the
+    keyword arguments going to its sandbox client (access_lifetime=, rate_limit=, …)."""
+
+    def make(provider="manu_online", *, pkce_mode="secret", **client) -> PrivateApp:
+        return factories.sandbox_app(
+            acme, provider, portal_url, sandbox=client, pkce_mode=pkce_mode
+        )
+
+    return make
 
 
 @pytest.fixture
-def make_app(portal_url, acme, alice):
-    def _make(provider="manu_online", **kwargs) -> PrivateApp:
-        return sandbox_app(tenant=acme, provider=provider, base_url=portal_url, **kwargs)
-
-    return _make
+def mint_connection(alice):
+    """mint_connection(app): alice's connection of app, its tokens issued by the sandbox."""
+    return lambda app: factories.minted_connection(app, user=alice)
 
 
 @pytest.fixture
-def connect(alice):
-    return lambda app: minted_connection(app, user=alice)
+def answered_token_calls(monkeypatch) -> list[str]:
+    """The grant type of each call the sandbox's token endpoint has finished handling, in
+    order: what a test waits on for a slow call still running on the live server."""
+    from sandbox.views import token as token_views
 
+    handle = token_views.HANDLERS["token"]
+    answered: list[str] = []
 
-def expire_access_token(conn) -> None:
-    type(conn).objects.filter(pk=conn.pk).update(
-        access_expires_at=timezone.now() - timezone.timedelta(seconds=1),
-        next_refresh_at=timezone.now() - timezone.timedelta(seconds=1),
-    )
+    def recording(request, params, caller):
+        try:
+            return handle(request, params, caller)
+        finally:
+            answered.append(params.get("grant_type", ""))
 
-
-def provider_refresh(conn) -> TokenSet:
-    """What a stalled worker's request did: spend the connection's refresh token at the
-    provider over HTTP, the answer kept here instead of stored."""
-    app = conn.app
-    creds = oauth.credentials_for(app, app.active_secrets()[0].value)
-    return oauth.refresh(app, creds, refresh_token=conn.refresh_token)
-
-
-@pytest.fixture
-def notices_inline(monkeypatch):
-    """Run the notice tasks queued on commit right away, in this process."""
-    from portal.celery import app as celery_app
-
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    monkeypatch.setitem(token_views.HANDLERS, "token", recording)
+    return answered

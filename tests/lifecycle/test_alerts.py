@@ -4,8 +4,8 @@ write and the lease (the queueing itself is tested in test_engine_faults)."""
 from django.core import mail
 
 from connections.lifecycle import Outcome, connection_refresh, connections_mark_reauth
-from sandbox.shortcuts import minted_connection
-from tests.lifecycle.conftest import provider_refresh
+from tests import factories
+from tests.support.lifecycle import provider_refresh
 
 
 def with_email(*users):
@@ -15,11 +15,11 @@ def with_email(*users):
 
 
 def test_a_refused_refresh_tells_owner_admins_and_ops_once(
-    make_app, connect, alice, bob, olive, notices_inline
+    make_sandbox_app, mint_connection, alice, bob, olive, tasks_inline
 ):
     with_email(alice, bob, olive)
-    app = make_app("manu_online")
-    conn = minted_connection(app, user=bob)
+    app = make_sandbox_app("manu_online")
+    conn = factories.minted_connection(app, user=bob)
     provider_refresh(conn)  # the stored refresh token is spent elsewhere
     assert connection_refresh(conn.pk, reason="manual", force=True) == Outcome.NEEDS_REAUTH
     assert connection_refresh(conn.pk, reason="manual", force=True) == Outcome.SKIPPED
@@ -27,11 +27,13 @@ def test_a_refused_refresh_tells_owner_admins_and_ops_once(
     assert sorted(notice.to) == ["alice@acme.test", "bob@acme.test", "olive@acme.test"]
 
 
-def test_widened_scopes_send_one_alert_for_the_whole_app(make_app, connect, alice, notices_inline):
+def test_widened_scopes_send_one_alert_for_the_whole_app(
+    make_sandbox_app, mint_connection, alice, tasks_inline
+):
     with_email(alice)
-    app = make_app("manus")
+    app = make_sandbox_app("manus")
     for _ in range(3):
-        connect(app)
+        mint_connection(app)
     marked = connections_mark_reauth(app=app, why="scopes widened", actor=alice, message="x.")
     assert marked == 3
     [notice] = mail.outbox

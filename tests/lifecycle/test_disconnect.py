@@ -3,7 +3,6 @@ revokes what it stored; a refresh that answers after a disconnect cannot revive 
 revocation the provider does not confirm is retried by the beat, never silently dropped."""
 
 import threading
-import time
 
 import pytest
 from django.utils import timezone
@@ -24,8 +23,9 @@ from connections.models import AuditEvent, Connection
 from sandbox import faults, registry
 from sandbox.models import Client as SandboxClient
 from sandbox.models import Token
-from sandbox.shortcuts import minted_connection
-from tests.lifecycle.conftest import provider_refresh
+from tests import factories
+from tests.support.lifecycle import provider_refresh
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = Connection.Status
@@ -41,15 +41,19 @@ def live_tokens_at_provider(app) -> int:
 
 
 def wait_for_lease(conn, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not Connection.objects.filter(pk=conn.pk).exclude(lease_owner="").exists():
-        assert time.monotonic() < deadline, "the refresh never took the lease"
-        time.sleep(0.02)
+    wait_for(
+        lambda: Connection.objects.filter(pk=conn.pk).exclude(lease_owner="").exists(),
+        timeout=seconds,
+        every=0.02,
+        message="the refresh never took the lease",
+    )
 
 
-def test_a_disconnect_waits_for_the_refresh_in_flight_and_revokes_its_tokens(make_app, connect):
-    app = make_app("manus")
-    conn = connect(app)
+def test_a_disconnect_waits_for_the_refresh_in_flight_and_revokes_its_tokens(
+    make_sandbox_app, mint_connection
+):
+    app = make_sandbox_app("manus")
+    conn = mint_connection(app)
     faults.inject(provider="manus", client_id=app.client_id, kind="latency", latency_ms=1000)
     outcomes = []
     refresher = threading.Thread(
@@ -72,8 +76,10 @@ def test_a_disconnect_waits_for_the_refresh_in_flight_and_revokes_its_tokens(mak
     assert {AuditEvent.Kind.REFRESHED, AuditEvent.Kind.REVOKED} <= kinds
 
 
-def test_a_disconnect_gives_up_while_a_live_refresh_holds_the_lease(make_app, connect):
-    conn = connect(make_app("manus"))
+def test_a_disconnect_gives_up_while_a_live_refresh_holds_the_lease(
+    make_sandbox_app, mint_connection
+):
+    conn = mint_connection(make_sandbox_app("manus"))
     assert lease.acquire(conn, owner="a-refresh")
 
     with pytest.raises(RefreshUnderWay):
@@ -94,9 +100,11 @@ def stalled_refresh(conn):
     return sent, late_pair
 
 
-def test_a_refresh_answering_after_its_lease_lapsed_cannot_revive_a_disconnect(make_app, connect):
-    app = make_app("manus")
-    conn = connect(app)
+def test_a_refresh_answering_after_its_lease_lapsed_cannot_revive_a_disconnect(
+    make_sandbox_app, mint_connection
+):
+    app = make_sandbox_app("manus")
+    conn = mint_connection(app)
     sent, late_pair = stalled_refresh(conn)
     # Meanwhile a person disconnected.
     disconnect(conn=conn, actor=None)
@@ -115,10 +123,10 @@ def test_a_refresh_answering_after_its_lease_lapsed_cannot_revive_a_disconnect(m
 
 
 def test_a_late_answer_into_a_pending_disconnect_is_revoked_at_once(
-    make_app, connect, refusing_revocations
+    make_sandbox_app, mint_connection, refusing_revocations
 ):
-    app = make_app("manus")
-    conn = connect(app)
+    app = make_sandbox_app("manus")
+    conn = mint_connection(app)
     sent, late_pair = stalled_refresh(conn)
     refusing_revocations(app)
     assert not disconnect(conn=conn, actor=None).confirmed  # the old pair is kept to revoke
@@ -156,10 +164,10 @@ def make_due(conn) -> None:
 
 
 def test_an_unconfirmed_revocation_is_retried_by_the_beat_until_the_provider_confirms(
-    make_app, connect, refusing_revocations
+    make_sandbox_app, mint_connection, refusing_revocations
 ):
-    app = make_app("manus")
-    conn = connect(app)
+    app = make_sandbox_app("manus")
+    conn = mint_connection(app)
     refusing_revocations(app)
 
     done = disconnect(conn=conn, actor=None)
@@ -193,9 +201,11 @@ def test_an_unconfirmed_revocation_is_retried_by_the_beat_until_the_provider_con
     assert kinds.count(AuditEvent.Kind.REVOKED) == 2
 
 
-def test_revocation_retries_give_up_and_say_so(make_app, connect, refusing_revocations):
-    app = make_app("manus")
-    conn = connect(app)
+def test_revocation_retries_give_up_and_say_so(
+    make_sandbox_app, mint_connection, refusing_revocations
+):
+    app = make_sandbox_app("manus")
+    conn = mint_connection(app)
     refusing_revocations(app)
     disconnect(conn=conn, actor=None)
     Connection.objects.filter(pk=conn.pk).update(failure_count=MAX_REVOKE_TRIES - 1)
@@ -208,14 +218,16 @@ def test_revocation_retries_give_up_and_say_so(make_app, connect, refusing_revoc
     assert f"after {MAX_REVOKE_TRIES} tries" in conn.events.first().message
 
 
-def test_a_reconnect_ends_a_pending_revocation(make_app, connect, alice, refusing_revocations):
-    app = make_app("manus")
-    conn = connect(app)
+def test_a_reconnect_ends_a_pending_revocation(
+    make_sandbox_app, mint_connection, alice, refusing_revocations
+):
+    app = make_sandbox_app("manus")
+    conn = mint_connection(app)
     refusing_revocations(app)
     disconnect(conn=conn, actor=None)
     refusing_revocations(app, refusing=False)
 
-    minted_connection(app, user=alice, reconnect=Connection.objects.get(pk=conn.pk))
+    factories.minted_connection(app, user=alice, reconnect=Connection.objects.get(pk=conn.pk))
     again = Connection.objects.get(pk=conn.pk)
 
     assert again.status == Status.ACTIVE

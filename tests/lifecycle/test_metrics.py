@@ -16,8 +16,10 @@ def sample(client, name: str, **labels) -> float:
     return 0.0
 
 
-def test_refreshes_failures_latency_and_token_api_answers_are_counted(client, make_app, connect):
-    conn = connect(make_app("manus"))
+def test_refreshes_failures_latency_and_token_api_answers_are_counted(
+    client, make_sandbox_app, mint_connection
+):
+    conn = mint_connection(make_sandbox_app("manus"))
     before = sample(client, "portal_refreshes_total", provider="manus", outcome="refreshed")
     observed = sample(client, "portal_refresh_duration_seconds_count", provider="manus")
     assert connection_refresh(conn.pk, reason="manual", force=True) == Outcome.REFRESHED

@@ -72,10 +72,10 @@ from connections.models import AuditEvent, Connection, PrivateApp
 from sandbox import faults, registry
 from sandbox.models import Client as SandboxClient
 from sandbox.models import Token, TokenRequest
-from sandbox.shortcuts import minted_connection
-from tests.lifecycle.conftest import expire_access_token, provider_refresh
+from tests import factories
+from tests.support.lifecycle import expire_access_token, provider_refresh
 from tests.support.outage import accept_writes, refuse_writes
-from tests.support.worker import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = Connection.Status
@@ -587,7 +587,9 @@ def do_disconnect(world: World, pk: int, *, may_refuse: bool = True) -> str:
 
 def do_reconnect(world: World, pk: int) -> str:
     try:
-        minted_connection(world.app, user=world.user, reconnect=Connection.objects.get(pk=pk))
+        factories.minted_connection(
+            world.app, user=world.user, reconnect=Connection.objects.get(pk=pk)
+        )
     except oauth.ProviderError as exc:
         return f"provider error: {exc.kind.value}"
     except lease.LeaseLost:
@@ -852,14 +854,14 @@ def quiesce(world: World) -> None:
         raise Broken(describe(world, problems))
 
 
-def run_example(seed: int, steps: int, *, make_app, acme, alice, probe, inflight, stats):
+def run_example(seed: int, steps: int, *, make_sandbox_app, acme, alice, probe, inflight, stats):
     rng = random.Random(seed)
     provider = "manus" if seed % 2 else "manu_online"
     extra = {"rate_limit": HIGH_RATE, "rate_window": 60} if provider == "manus" else {}
-    app = make_app(provider, **extra)
+    app = make_sandbox_app(provider, **extra)
     conns = []
     for _ in range(rng.randint(2, 3)):
-        conn = minted_connection(app, user=alice)
+        conn = factories.minted_connection(app, user=alice)
         assert conn.refresh_token_hash == registry.token_hash(conn.refresh_token)
         conns.append(conn.pk)
     world = World(
@@ -896,7 +898,7 @@ def drop_spool() -> None:
 
 
 @pytest.fixture
-def model(make_app, acme, alice, settings, monkeypatch, live_server):
+def model(make_sandbox_app, acme, alice, settings, monkeypatch, live_server):
     settings.PROVIDER_DEADLINE = DEADLINE
     settings.PROVIDER_CONNECT_TIMEOUT = DEADLINE
     settings.PROVIDER_READ_TIMEOUT = DEADLINE
@@ -915,7 +917,7 @@ def model(make_app, acme, alice, settings, monkeypatch, live_server):
     drop_spool()  # answers left by an earlier run belong to rows that no longer exist
     try:
         yield {
-            "make_app": make_app,
+            "make_sandbox_app": make_sandbox_app,
             "acme": acme,
             "alice": alice,
             "probe": probe,

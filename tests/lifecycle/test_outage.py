@@ -14,9 +14,10 @@ from connections.lifecycle import spool
 from connections.models import AuditEvent, Connection
 from connections.tasks import refresh_connection_task
 from sandbox import faults, registry
-from tests.lifecycle.conftest import expire_access_token
+from tests.support.lifecycle import expire_access_token
 from tests.support.outage import accept_writes, refuse_writes
-from tests.support.worker import celery_worker, wait_for
+from tests.support.waiting import wait_for
+from tests.support.worker import celery_worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 OUTAGE_SECONDS = 60
@@ -30,10 +31,10 @@ def refresh_during_an_outage(conn):
     expire_access_token(conn)
     refresh_connection_task.delay(conn.pk, "scheduled")
     wait_for(
-        lambda: registry.token_request_count(
-            app.provider, app.client_id, grant_type="refresh_token"
-        )
-        == 1,
+        lambda: (
+            registry.token_request_count(app.provider, app.client_id, grant_type="refresh_token")
+            == 1
+        ),
         timeout=60,
     )
     refuse_writes()
@@ -43,9 +44,7 @@ def refresh_during_an_outage(conn):
 
 
 def wait_until_stored(conn, old_hash: str) -> None:
-    wait_for(
-        lambda: Connection.objects.get(pk=conn.pk).refresh_token_hash != old_hash, timeout=60
-    )
+    wait_for(lambda: Connection.objects.get(pk=conn.pk).refresh_token_hash != old_hash, timeout=60)
     wait_for(lambda: not spool.entries(conn.pk), timeout=30)
     # The event is written just after the entry is dropped: stopping the worker before it
     # would lose the event, not the tokens (seen once in CI).
@@ -66,14 +65,15 @@ def assert_the_answer_was_stored(conn, old_hash: str) -> None:
     assert "stored" in event.message
 
 
-def test_tokens_refused_for_a_minute_are_stored_when_the_database_returns(make_app, connect):
-    conn = connect(make_app("manu_online"))
+def test_tokens_refused_for_a_minute_are_stored_when_the_database_returns(
+    make_sandbox_app, mint_connection
+):
+    conn = mint_connection(make_sandbox_app("manu_online"))
     old_hash = conn.refresh_token_hash
     try:
         with celery_worker():
             refresh_during_an_outage(conn)
-            refused_at = time.monotonic()
-            wait_for(lambda: time.monotonic() - refused_at > OUTAGE_SECONDS, timeout=90, every=1)
+            time.sleep(OUTAGE_SECONDS)  # the outage itself: its length is what is modelled
             assert Connection.objects.get(pk=conn.pk).refresh_token_hash == old_hash
             accept_writes()
             wait_until_stored(conn, old_hash)
@@ -83,9 +83,9 @@ def test_tokens_refused_for_a_minute_are_stored_when_the_database_returns(make_a
 
 
 def test_a_worker_killed_during_the_outage_leaves_the_answer_for_the_next_worker(
-    make_app, connect
+    make_sandbox_app, mint_connection
 ):
-    conn = connect(make_app("manus"))
+    conn = mint_connection(make_sandbox_app("manus"))
     old_hash = conn.refresh_token_hash
     try:
         with celery_worker() as worker:

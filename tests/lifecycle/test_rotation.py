@@ -1,9 +1,6 @@
 """The chain of rotating refresh tokens never breaks, and one refresh runs at a time."""
 
-import threading
-
 import pytest
-from django.db import connection as db_connection
 
 from connections.lifecycle import lease
 from connections.lifecycle.refresh import Outcome, refresh_connection
@@ -12,13 +9,13 @@ from connections.lifecycle.tokens import connection_token
 from connections.models import AuditEvent, Connection
 from connections.oauth import TokenSet
 from sandbox import registry
-from tests.lifecycle.conftest import expire_access_token
+from tests.support.lifecycle import expire_access_token, run_concurrently
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_thousand_consecutive_rotations_never_break_the_chain(make_app, connect):
-    conn = connect(make_app("manu_online"))
+def test_a_thousand_consecutive_rotations_never_break_the_chain(make_sandbox_app, mint_connection):
+    conn = mint_connection(make_sandbox_app("manu_online"))
     seen = {conn.refresh_token}
     for _ in range(1000):
         assert refresh_connection(conn.pk, reason="manual", force=True) == Outcome.REFRESHED
@@ -37,8 +34,10 @@ def test_a_thousand_consecutive_rotations_never_break_the_chain(make_app, connec
     assert AuditEvent.objects.filter(connection=conn, kind="refreshed").count() == 1000
 
 
-def test_tokens_are_stored_even_after_the_lease_passed_to_another_owner(make_app, connect):
-    conn = connect(make_app("manu_online"))
+def test_tokens_are_stored_even_after_the_lease_passed_to_another_owner(
+    make_sandbox_app, mint_connection
+):
+    conn = mint_connection(make_sandbox_app("manu_online"))
     assert lease.acquire(conn, owner="slow-worker")
     # The slow worker's lease lapsed and another took it while the provider was answering.
     Connection.objects.filter(pk=conn.pk).update(lease_owner="next-worker")
@@ -59,30 +58,8 @@ def token_of(conn) -> str:
     return connection_token(conn.pk, tenant_id=conn.tenant_id, wait_seconds=20).access_token
 
 
-def run_concurrently(n: int, fn):
-    results, errors = [None] * n, []
-    barrier = threading.Barrier(n)
-
-    def worker(i):
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-        finally:
-            db_connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
-    return results
-
-
-def test_fifty_concurrent_requests_cause_exactly_one_refresh(make_app, connect):
-    conn = connect(make_app("manus", pkce_mode="pkce_secret"))
+def test_fifty_concurrent_requests_cause_exactly_one_refresh(make_sandbox_app, mint_connection):
+    conn = mint_connection(make_sandbox_app("manus", pkce_mode="pkce_secret"))
     expire_access_token(conn)
     before = registry.token_request_count("manus", conn.app.client_id, grant_type="refresh_token")
 
@@ -98,14 +75,18 @@ def test_fifty_concurrent_requests_cause_exactly_one_refresh(make_app, connect):
     assert registry.token_is_active("manus", conn.access_token)
 
 
-def test_redis_unreachable_refreshes_still_happen_one_at_a_time(make_app, connect, settings):
+def test_redis_unreachable_refreshes_still_happen_one_at_a_time(
+    make_sandbox_app, mint_connection, settings
+):
     # Nothing listens on port 1: every Redis call fails at once, as with a stopped server.
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     from connections import ratelimit
 
     ratelimit._redis_client = None
     try:
-        conn = connect(make_app("manus", pkce_mode="secret", rate_limit=60, rate_window=60))
+        conn = mint_connection(
+            make_sandbox_app("manus", pkce_mode="secret", rate_limit=60, rate_window=60)
+        )
         expire_access_token(conn)
         tokens = run_concurrently(20, lambda _: token_of(conn))
     finally:

@@ -8,14 +8,14 @@ from connections.lifecycle.obtain import obtain_service_token
 from connections.lifecycle.refresh import Outcome, refresh_connection
 from connections.models import Connection, PrivateApp
 from sandbox import registry
-from tests.lifecycle.conftest import expire_access_token
+from tests.support.lifecycle import expire_access_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.mark.parametrize("provider", ["manitou_group", "manhattan_active"])
-def test_a_service_token_is_refetched_when_due(make_app, alice, provider):
-    app = make_app(provider)
+def test_a_service_token_is_refetched_when_due(make_sandbox_app, alice, provider):
+    app = make_sandbox_app(provider)
     if provider == "manhattan_active":
         registry.create_user(provider=provider, username="svc", password="svc-pass")
         PrivateApp.objects.filter(pk=app.pk).update(
@@ -36,8 +36,10 @@ def test_a_service_token_is_refetched_when_due(make_app, alice, provider):
     assert registry.token_is_active(provider, conn.access_token)
 
 
-def test_refresh_connection_command_reports_and_fails_loudly(make_app, connect, capsys):
-    conn = connect(make_app("manu_online"))
+def test_refresh_connection_command_reports_and_fails_loudly(
+    make_sandbox_app, mint_connection, capsys
+):
+    conn = mint_connection(make_sandbox_app("manu_online"))
     call_command("refresh_connection", conn.pk)
     assert "refreshed" in capsys.readouterr().out
     with pytest.raises(CommandError, match="No connection with id 999999"):
@@ -47,9 +49,11 @@ def test_refresh_connection_command_reports_and_fails_loudly(make_app, connect, 
         call_command("refresh_connection", conn.pk)
 
 
-def test_refresh_due_command_refreshes_what_is_due_with_progress(make_app, connect, capsys):
-    app = make_app("manu_online")
-    due, fresh = connect(app), connect(app)
+def test_refresh_due_command_refreshes_what_is_due_with_progress(
+    make_sandbox_app, mint_connection, capsys
+):
+    app = make_sandbox_app("manu_online")
+    due, fresh = mint_connection(app), mint_connection(app)
     expire_access_token(due)
     call_command("refresh_due")
     out = capsys.readouterr().out

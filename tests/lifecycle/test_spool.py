@@ -10,11 +10,10 @@ from connections.lifecycle import (
     spool_replay,
 )
 from connections.models import AuditEvent, Connection
-from sandbox.shortcuts import minted_connection
-from tests.lifecycle.conftest import expire_access_token
-from tests.lifecycle.test_engine_faults import slow_refresh_in_flight
+from tests import factories
+from tests.support.lifecycle import expire_access_token, slow_refresh_in_flight
 from tests.support.outage import accept_writes, refuse_writes
-from tests.support.worker import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,9 +32,11 @@ def spooled_refresh(conn, *, until_it_gives_up: bool = False):
     return refresher, outcomes
 
 
-def test_a_beat_replaying_the_answer_leaves_no_lease_behind(make_app, connect, settings):
+def test_a_beat_replaying_the_answer_leaves_no_lease_behind(
+    make_sandbox_app, mint_connection, settings
+):
     settings.STORE_RETRY_SECONDS = 30
-    conn = connect(make_app("manu_online"))
+    conn = mint_connection(make_sandbox_app("manu_online"))
     refresher, outcomes = spooled_refresh(conn)
 
     assert spool_replay() == 1  # the beat, while the worker waits between store retries
@@ -47,14 +48,16 @@ def test_a_beat_replaying_the_answer_leaves_no_lease_behind(make_app, connect, s
     assert row.refresh_token_hash != conn.refresh_token_hash
 
 
-def test_an_orphaned_spool_entry_does_not_stop_the_next_refresh(make_app, connect, alice, settings):
+def test_an_orphaned_spool_entry_does_not_stop_the_next_refresh(
+    make_sandbox_app, mint_connection, alice, settings
+):
     settings.STORE_RETRY_SECONDS = 0.3  # the worker gives up; the answer stays spooled
     settings.ON_DEMAND_REFRESH_FLOOR = 0
-    conn = connect(make_app("manu_online"))
+    conn = mint_connection(make_sandbox_app("manu_online"))
     spooled_refresh(conn, until_it_gives_up=True)
     Connection.objects.filter(pk=conn.pk).update(lease_owner="", lease_expires_at=None)
     # A person reconnects: the spooled answer is now of an older generation.
-    minted_connection(conn.app, user=alice, reconnect=conn)
+    factories.minted_connection(conn.app, user=alice, reconnect=conn)
     expire_access_token(conn)
 
     served = connection_token(conn.pk, tenant_id=conn.tenant_id, wait_seconds=1)

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import time
 
 import pytest
 from django.utils import timezone
@@ -11,16 +10,19 @@ from connections.lifecycle.refresh import Outcome, refresh_connection
 from connections.models import AuditEvent, Connection
 from connections.tasks import enqueue_due_refreshes
 from sandbox import faults, registry
-from tests.lifecycle.conftest import expire_access_token
-from tests.support.worker import celery_worker, wait_for
+from tests.support.lifecycle import expire_access_token
+from tests.support.waiting import wait_for
+from tests.support.worker import celery_worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_beat_picker_enqueues_due_connections_and_a_worker_refreshes_them(make_app, connect):
-    app = make_app("manu_online")
-    due = [connect(app) for _ in range(3)]
-    not_due = connect(app)
+def test_the_beat_picker_enqueues_due_connections_and_a_worker_refreshes_them(
+    make_sandbox_app, mint_connection
+):
+    app = make_sandbox_app("manu_online")
+    due = [mint_connection(app) for _ in range(3)]
+    not_due = mint_connection(app)
     for conn in due:
         expire_access_token(conn)
 
@@ -47,11 +49,11 @@ BEAT_SECONDS = 2
 
 
 def test_a_worker_killed_mid_refresh_is_recovered_by_the_beat_within_lease_and_two_beats(
-    make_app, connect, settings
+    make_sandbox_app, mint_connection, settings
 ):
     settings.REFRESH_LEASE_SECONDS, settings.PROVIDER_DEADLINE = 3, 4
     settings.LEASE_MARGIN_SECONDS = 1
-    conn = connect(make_app("manu_online"))
+    conn = mint_connection(make_sandbox_app("manu_online"))
     client_id = conn.app.client_id
     faults.inject(provider="manu_online", client_id=client_id, kind="latency", latency_ms=2500)
     expire_access_token(conn)
@@ -72,11 +74,13 @@ def test_a_worker_killed_mid_refresh_is_recovered_by_the_beat_within_lease_and_t
     with celery_worker(extra_env=SHORT_LEASE):
         # The lease (extended over one deadline plus the margin) lapses within 5 s; then the
         # picker takes the row although it was queued a moment ago. No token-API call.
-        ticks = int((4 + 1) / BEAT_SECONDS) + 2
-        for _ in range(ticks):
-            time.sleep(BEAT_SECONDS)
+
+        def beat_tick_then_refreshed() -> bool:
             enqueue_due_refreshes()
-        wait_for(lambda: Connection.objects.get(pk=conn.pk).refresh_enqueued_at is None, timeout=60)
+            return Connection.objects.get(pk=conn.pk).refresh_enqueued_at is None
+
+        # The beat ticks every BEAT_SECONDS until a worker has refreshed the row.
+        wait_for(beat_tick_then_refreshed, timeout=90, every=BEAT_SECONDS)
 
     conn.refresh_from_db()
     assert conn.last_refreshed_at > killed_at or conn.status == Connection.Status.NEEDS_REAUTH

@@ -25,16 +25,16 @@ def url(slug="acme", **params):
 
 
 @pytest.fixture
-def manu(acme):
+def manu_prod(acme):
     return factories.app(acme, "manu_online", name="Manu prod")
 
 
 @pytest.fixture
-def boundaries(manu, alice):
+def boundaries(manu_prod, alice):
     """One connection each side of every bucket edge, named for where it belongs."""
     c = {}
     make = lambda name, **kw: c.setdefault(  # noqa: E731
-        name, factories.connection(manu, user=alice, account_name=name, **kw)
+        name, factories.connection(manu_prod, user=alice, account_name=name, **kw)
     )
     make("in-7", refresh_in=7 * DAY - MINUTE)
     make("past-7", refresh_in=7 * DAY + MINUTE)
@@ -95,25 +95,25 @@ def test_the_report_page_puts_what_needs_attention_first_with_links(boundaries, 
     assert "not used: needs re-authorisation" in html
 
 
-def test_a_tenant_with_nothing_wrong_says_so(manu, login, alice):
-    factories.connection(manu)
+def test_a_tenant_with_nothing_wrong_says_so(manu_prod, login, alice):
+    factories.connection(manu_prod)
     html = login(alice).get(url()).content.decode()
     assert 'data-testid="all-clear"' in html
 
 
-def test_rejected_app_credentials_link_to_the_app(acme, manu, login, alice):
-    PrivateApp.objects.filter(pk=manu.pk).update(credentials_invalid_at=timezone.now())
+def test_rejected_app_credentials_link_to_the_app(acme, manu_prod, login, alice):
+    PrivateApp.objects.filter(pk=manu_prod.pk).update(credentials_invalid_at=timezone.now())
     html = login(alice).get(url()).content.decode()
     assert 'data-testid="attention-credentials"' in html
-    assert reverse("app_detail", args=["acme", manu.pk]) in html
+    assert reverse("app_detail", args=["acme", manu_prod.pk]) in html
 
 
-def test_failing_connections_show_the_last_error_and_since_when(manu, login, alice):
+def test_failing_connections_show_the_last_error_and_since_when(manu_prod, login, alice):
     from connections.models import AuditEvent
 
     now = timezone.now()
     conn = factories.connection(
-        manu,
+        manu_prod,
         status=Status.FAILING,
         failure_count=3,
         last_error="server: the provider answered 503",
@@ -127,14 +127,14 @@ def test_failing_connections_show_the_last_error_and_since_when(manu, login, ali
     assert f'datetime="{first.created_at.isoformat()}"' in block
 
 
-def test_charts_count_expiries_per_day_and_activity_per_hour(manu, acme, login, alice):
+def test_charts_count_expiries_per_day_and_activity_per_hour(manu_prod, acme, login, alice):
     from connections import activity
     from connections.models import AuditEvent
 
     now = timezone.now()
     for _ in range(3):
-        factories.connection(manu, refresh_in=2 * DAY)
-    conn = factories.connection(manu, refresh_in=200 * DAY)  # outside the 90 days
+        factories.connection(manu_prod, refresh_in=2 * DAY)
+    conn = factories.connection(manu_prod, refresh_in=200 * DAY)  # outside the 90 days
     factories.event(conn, AuditEvent.Kind.REFRESHED, at=now - timedelta(hours=2))
     factories.event(conn, AuditEvent.Kind.REFRESHED, at=now - timedelta(hours=2))
     factories.event(conn, AuditEvent.Kind.REFRESH_FAILED, at=now - timedelta(hours=2))
@@ -152,12 +152,12 @@ def test_charts_count_expiries_per_day_and_activity_per_hour(manu, acme, login, 
     assert ": 2 refreshes, 1 failures" in html
 
 
-def test_the_roll_up_is_idempotent(manu, acme):
+def test_the_roll_up_is_idempotent(manu_prod, acme):
     from connections import activity
     from connections.models import ActivityHour, AuditEvent
 
     now = timezone.now()
-    conn = factories.connection(manu)
+    conn = factories.connection(manu_prod)
     factories.event(conn, AuditEvent.Kind.REFRESHED, at=now)
     activity.roll_up(now=now)
     activity.roll_up(now=now)
@@ -171,11 +171,11 @@ def ids(response) -> list[int]:
     return [row["id"] for row in response.json()["connections"]]
 
 
-def test_filters_narrow_the_table(acme, manu, login, alice, bob):
+def test_filters_narrow_the_table(acme, manu_prod, login, alice, bob):
     manus = factories.app(acme, "manus", name="Manus prod")
-    mine = factories.connection(manu, user=bob, account_name="Bob's Oy")
+    mine = factories.connection(manu_prod, user=bob, account_name="Bob's Oy")
     other = factories.connection(manus, user=alice, account_name="Alice Ltd")
-    broken = factories.connection(manu, user=alice, status=Status.NEEDS_REAUTH)
+    broken = factories.connection(manu_prod, user=alice, status=Status.NEEDS_REAUTH)
     soon = factories.connection(manus, user=alice, refresh_in=3 * DAY)
     client = login(alice)
 
@@ -184,7 +184,7 @@ def test_filters_narrow_the_table(acme, manu, login, alice, bob):
 
     assert sorted(get()) == sorted([mine.pk, other.pk, broken.pk, soon.pk])
     assert sorted(get(provider="manus")) == sorted([other.pk, soon.pk])
-    assert sorted(get(app=manu.pk)) == sorted([mine.pk, broken.pk])
+    assert sorted(get(app=manu_prod.pk)) == sorted([mine.pk, broken.pk])
     assert get(status="needs_reauth") == [broken.pk]
     assert get(owner=bob.pk) == [mine.pk]
     assert get(within=7) == [soon.pk]
@@ -193,10 +193,10 @@ def test_filters_narrow_the_table(acme, manu, login, alice, bob):
     assert get(attention="needs_reauth") == [broken.pk]
 
 
-def test_sorting_by_an_expiry_column_treats_an_empty_time_as_never(manu, login, alice):
-    late = factories.connection(manu, refresh_in=300 * DAY)
-    early = factories.connection(manu, refresh_in=10 * DAY)
-    none = factories.connection(manu, refresh_in=None)
+def test_sorting_by_an_expiry_column_treats_an_empty_time_as_never(manu_prod, login, alice):
+    late = factories.connection(manu_prod, refresh_in=300 * DAY)
+    early = factories.connection(manu_prod, refresh_in=10 * DAY)
+    none = factories.connection(manu_prod, refresh_in=None)
     client = login(alice)
     assert ids(client.get(url(format="json", sort="refresh_expires"))) == [
         early.pk,
@@ -210,8 +210,8 @@ def test_sorting_by_an_expiry_column_treats_an_empty_time_as_never(manu, login, 
     ]
 
 
-def test_pages_cover_every_row_once(manu, login, alice):
-    made = {factories.connection(manu).pk for _ in range(60)}
+def test_pages_cover_every_row_once(manu_prod, login, alice):
+    made = {factories.connection(manu_prod).pk for _ in range(60)}
     client = login(alice)
     seen = []
     for page in (1, 2, 3):
@@ -229,9 +229,9 @@ def test_pages_cover_every_row_once(manu, login, alice):
     ["within=abc", "within=0", "status=bogus", "sort=password", "app=99999", "per_page=7"],
 )
 def test_bad_filters_are_a_400_with_the_fields_in_json_and_a_form_error_on_the_page(
-    query, manu, login, alice
+    query, manu_prod, login, alice
 ):
-    factories.connection(manu)
+    factories.connection(manu_prod)
     client = login(alice)
     name = query.split("=")[0]
     bad = client.get(url() + f"?format=json&{query}")
@@ -243,8 +243,8 @@ def test_bad_filters_are_a_400_with_the_fields_in_json_and_a_form_error_on_the_p
     assert listing.status_code == 200
 
 
-def test_an_unknown_format_or_page_never_fails(manu, login, alice):
-    factories.connection(manu)
+def test_an_unknown_format_or_page_never_fails(manu_prod, login, alice):
+    factories.connection(manu_prod)
     client = login(alice)
     assert client.get(url(format="xml")).status_code == 400
     assert client.get(url(page="abc")).status_code == 200
@@ -254,10 +254,10 @@ def test_an_unknown_format_or_page_never_fails(manu, login, alice):
 # --- CSV and JSON ----------------------------------------------------------------------------
 
 
-def test_the_csv_streams_the_filtered_rows_and_defuses_formulas(manu, login, alice):
-    factories.connection(manu, account_name="=HYPERLINK(\"http://evil\")", refresh_in=2 * DAY)
-    factories.connection(manu, account_name="Calm Oy", refresh_in=2 * DAY)
-    factories.connection(manu, account_name="Far Oy", refresh_in=200 * DAY)
+def test_the_csv_streams_the_filtered_rows_and_defuses_formulas(manu_prod, login, alice):
+    factories.connection(manu_prod, account_name="=HYPERLINK(\"http://evil\")", refresh_in=2 * DAY)
+    factories.connection(manu_prod, account_name="Calm Oy", refresh_in=2 * DAY)
+    factories.connection(manu_prod, account_name="Far Oy", refresh_in=200 * DAY)
     response = login(alice).get(url(format="csv", within=7))
     assert response.streaming and response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
@@ -282,9 +282,9 @@ def test_the_json_has_the_summary_and_no_token(boundaries, login, olive):
 # --- who sees what -------------------------------------------------------------------------
 
 
-def test_members_see_only_their_own_connections(manu, login, alice, bob):
-    factories.connection(manu, user=alice, status=Status.NEEDS_REAUTH)
-    own = factories.connection(manu, user=bob)
+def test_members_see_only_their_own_connections(manu_prod, login, alice, bob):
+    factories.connection(manu_prod, user=alice, status=Status.NEEDS_REAUTH)
+    own = factories.connection(manu_prod, user=bob)
     client = login(bob)
     assert ids(client.get(url(format="json"))) == [own.pk]
     assert client.get(url(format="json")).json()["summary"]["total"] == 1
@@ -295,9 +295,9 @@ def test_members_see_only_their_own_connections(manu, login, alice, bob):
 
 
 def test_another_tenants_report_is_a_404_and_anonymous_is_sent_to_log_in(
-    manu, client, login, carol
+    manu_prod, client, login, carol
 ):
-    factories.connection(manu)
+    factories.connection(manu_prod)
     assert client.get(url()).status_code == 302
     other = login(carol)
     for fmt in ("html", "csv", "json"):

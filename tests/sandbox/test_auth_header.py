@@ -8,7 +8,8 @@ import pytest
 from django.test import Client
 
 from sandbox.profiles import PROFILES, urls_for
-from tests.sandbox.conftest import MANUS_CLIENT, reregister
+from tests import factories
+from tests.support.sandbox_pages import MANUS_CLIENT
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,9 @@ def endpoints():
 
 @pytest.mark.parametrize("header", HEADERS)
 def test_a_bad_authorization_header_is_a_4xx_json_error(client, header):
-    reregister(MANUS_CLIENT)  # a known client, so a decodable header reaches authentication
+    factories.sandbox_client(
+        MANUS_CLIENT
+    )  # a known client, so a decodable header reaches authentication
     for url in endpoints():
         for data in ({"grant_type": "client_credentials"}, {"grant_type": "refresh_token"}):
             response = client.post(url, data, HTTP_AUTHORIZATION=header)
@@ -61,7 +64,7 @@ def test_the_api_answers_401_to_a_bad_bearer(client, header):
 
 
 def test_a_basic_header_still_authenticates(client):
-    reregister(MANUS_CLIENT)
+    factories.sandbox_client(MANUS_CLIENT)
     token_url = urls_for("manus", "")["token_url"]
     good = base64.b64encode(b"client_manus:manus-secret").decode()
     response = client.post(

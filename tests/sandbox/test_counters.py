@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from sandbox import faults, registry
 from sandbox.models import Token
-from tests.sandbox import test_manu_online as manu_online
-from tests.sandbox import test_manus as manus_http
-from tests.sandbox.conftest import MANUS_CLIENT, reregister
+from tests import factories
+from tests.support import manu_online_http as manu_online
+from tests.support import manus_http
+from tests.support.sandbox_pages import MANUS_CLIENT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,7 +59,7 @@ def test_presentations_count_lost_and_trickled_answers(manu, http, urls):
 
 def test_presentations_when_the_client_rate_limit_answers(manus, http, urls):
     tokens = manus_http.connect(http, urls)  # one call of the window
-    reregister(MANUS_CLIENT, rate_limit=2, rate_window=60)
+    factories.sandbox_client(MANUS_CLIENT, rate_limit=2, rate_window=60)
     body = manus_http.refresh_body(tokens["refresh_token"])
     ok = manus_http.token(http, urls, body)  # JSON body, the second call
     assert ok.status_code == 200, ok.text

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sandbox.profiles import PROFILES
-from tests.sandbox.conftest import CALLBACK
+from tests.support.sandbox_pages import CALLBACK
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,59 +1,14 @@
 """Manu Online over HTTP: login, account picker, consent, code exchange, single-use refresh."""
 
-import time
-
 import pytest
 
 from sandbox import registry
-from tests.sandbox.conftest import CALLBACK, MANU_CLIENT, authorize, callback_params, reregister
+from tests import factories
+from tests.support.manu_online_http import connect, exchange, refresh, start
+from tests.support.sandbox_pages import CALLBACK, MANU_CLIENT, authorize, callback_params
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def start(urls, **extra):
-    params = {
-        "response_type": "code",
-        "client_id": "manu-app",
-        "redirect_uri": CALLBACK,
-        "scope": "API_ALL",
-        "state": "st-123",
-        **extra,
-    }
-    return urls("manu_online")["authorize_url"], params
-
-
-def exchange(http, urls, code, **extra):
-    return http.post(
-        urls("manu_online")["token_url"],
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": CALLBACK,
-            "client_id": "manu-app",
-            "client_secret": "manu-secret-1",
-            **extra,
-        },
-    )
-
-
-def refresh(http, urls, refresh_token, secret="manu-secret-1"):
-    return http.post(
-        urls("manu_online")["token_url"],
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
-            "client_id": "manu-app",
-            "client_secret": secret,
-        },
-    )
-
-
-def connect(http, urls, account="1002"):
-    url, params = start(urls)
-    back = callback_params(authorize(http, url, params, account=account))
-    response = exchange(http, urls, back["code"])
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def test_account_picker_offers_only_the_apps_accounts(manu, http, urls):
@@ -170,15 +125,18 @@ def test_client_credentials_only_in_the_form_body(manu, http, urls):
 
 
 def test_lifetimes_are_configurable(manu, http, urls):
-    reregister(MANU_CLIENT, access_lifetime=1, refresh_lifetime=1)
+    factories.sandbox_client(MANU_CLIENT, access_lifetime=1, refresh_lifetime=1)
     tokens = connect(http, urls)
     assert tokens["expires_in"] == 1
-    time.sleep(1.2)
-    me = http.get(
-        urls("manu_online")["api_base_url"] + "/me",
-        headers={"Authorization": f"Bearer {tokens['access_token']}"},
-    )
-    assert me.status_code == 401
+
+    def me():
+        return http.get(
+            urls("manu_online")["api_base_url"] + "/me",
+            headers={"Authorization": f"Bearer {tokens['access_token']}"},
+        )
+
+    # The access token lives one second: the API refuses it once that has passed.
+    wait_for(lambda: me().status_code == 401, timeout=10)
     assert refresh(http, urls, tokens["refresh_token"]).json()["error"] == "invalid_grant"
 
 
