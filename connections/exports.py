@@ -28,6 +28,7 @@ COLUMNS = (
     ("next_refresh_at", "next_refresh_at"),
     ("last_refreshed_at", "last_refreshed_at"),
     ("revocation_pending", "revoke_retry_at"),
+    ("paused", "app__status"),
     ("failure_count", "failure_count"),
     ("last_error", "last_error"),
 )
@@ -50,6 +51,8 @@ def record(values: tuple) -> dict:
     if row["status"] in UNUSED_REFRESH:
         row["refresh_expires_at"] = None
     row["revocation_pending"] = row["revocation_pending"] is not None
+    # A live connection of a disabled app: not refreshed, its token not handed out.
+    row["paused"] = row["status"] in Connection.REFRESHABLE and row["paused"] == "disabled"
     row["provider_name"] = get_provider(row["provider"]).name
     return row
 

@@ -14,6 +14,7 @@ from connections.app_fields import (
     ENDPOINT_FIELDS,
     SECRET_FIELDS,
     SPECS,
+    fields_for,
     needed_for,
     specs_for,
 )
@@ -24,6 +25,7 @@ from connections.validators import validate_redirect_uris
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 REQUIRED = "Required for this provider and grant."
+MAX_SCOPES, MAX_SCOPE_LENGTH = 50, 120
 
 
 class ProviderChoiceForm(forms.Form):
@@ -93,7 +95,8 @@ class AppForm(forms.ModelForm):
     api_base_url = url_field("API base URL")
     application_url = url_field("Application URL")
     token_rate_limit = forms.IntegerField(
-        required=False, min_value=1, max_value=100_000, label="Token requests allowed"
+        # The limiter keeps a stamp per request of the window: a bounded number of them.
+        required=False, min_value=1, max_value=10_000, label="Token requests allowed"
     )
     token_rate_window = forms.IntegerField(
         required=False, min_value=1, max_value=86_400, label="Per how many seconds"
@@ -115,7 +118,7 @@ class AppForm(forms.ModelForm):
         self.provider = provider
         self.creating = self.instance.pk is None
         specs = specs_for(provider)
-        keep = {spec.name for spec in specs}
+        keep = set(fields_for(provider))
         if self.creating:
             keep |= {"client_secret", "secret_label"}
         for name in list(self.fields):
@@ -232,6 +235,11 @@ class AppForm(forms.ModelForm):
         bad = [s for s in scopes if not SCOPE_TOKEN.match(s)]
         if bad:
             raise ValidationError(f"Not a valid scope: {bad[0]!r}.")
+        # They travel in the authorize URL, which providers and proxies cap.
+        if len(scopes) > MAX_SCOPES or any(len(s) > MAX_SCOPE_LENGTH for s in scopes):
+            raise ValidationError(
+                f"At most {MAX_SCOPES} scopes of at most {MAX_SCOPE_LENGTH} characters each."
+            )
         return scopes
 
     def clean_client_secret(self) -> str:

@@ -34,8 +34,6 @@ FILTERS = ("q", "provider", "app", "status", "owner", "attention", "within")
 PER_PAGE_CHOICES = (25, 50, 100, 200)
 DEFAULT_PER_PAGE = 50
 MAX_WITHIN_DAYS = 3650
-#: a status filter of its own: live connections of a disabled app (Connection.paused_reason)
-PAUSED = "paused"
 
 
 class Attention:
@@ -97,7 +95,7 @@ class ConnectionFilterForm(forms.Form):
     provider = forms.ChoiceField(required=False, choices=[("", "Any provider"), *PROVIDER_CHOICES])
     app = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="App")
     status = forms.ChoiceField(
-        required=False, choices=[("", "Any status"), *Status.choices, (PAUSED, "Paused")]
+        required=False, choices=[("", "Any status"), *Connection.SHOWN_STATUSES]
     )
     owner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     attention = forms.ChoiceField(
@@ -159,7 +157,7 @@ def filter_connections(
         qs = qs.filter(app__provider=filters["provider"])
     if filters.get("app"):
         qs = qs.filter(app_id=filters["app"])
-    if filters.get("status") == PAUSED:
+    if filters.get("status") == Connection.PAUSED:
         qs = qs.paused()
     elif filters.get("status"):
         qs = qs.filter(status=filters["status"])

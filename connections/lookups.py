@@ -12,9 +12,10 @@ def app_in_tenant(tenant, pk: int) -> PrivateApp:
     return get_in_tenant(PrivateApp, tenant=tenant, pk=pk)
 
 
-def secret_of_app(app: PrivateApp, pk: int) -> ClientSecret:
-    """A secret of an app already loaded in its tenant."""
-    return get_object_or_404(app.client_secrets, pk=pk)
+def secret_in_tenant(tenant, pk: int, secret_pk: int) -> ClientSecret:
+    """A secret of the tenant's app `pk` (the URL names both)."""
+    app = app_in_tenant(tenant, pk)
+    return get_object_or_404(app.client_secrets.select_related("app__tenant"), pk=secret_pk)
 
 
 def connection_in_tenant(membership, pk: int) -> Connection:

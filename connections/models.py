@@ -104,6 +104,15 @@ class PrivateApp(models.Model):
     def is_enabled(self) -> bool:
         return self.status == self.Status.ENABLED
 
+    @property
+    def connects_in_browser(self) -> bool:
+        """The authorization code grant: people click Connect; otherwise a service account."""
+        return self.grant_type == Grant.AUTHORIZATION_CODE
+
+    @property
+    def signs_in_as_service_user(self) -> bool:
+        return self.grant_type == Grant.PASSWORD
+
     def endpoint(self, name: str) -> str:
         """An endpoint URL: the app's override, else the catalogue's."""
         return getattr(self, name) or getattr(self.catalogue, name)
@@ -198,6 +207,9 @@ class Connection(models.Model):
 
     #: the statuses the engine refreshes (and in which a token can be handed out)
     REFRESHABLE = (Status.ACTIVE, Status.FAILING)
+    #: not a stored status: a refreshable connection of a disabled app (paused_reason)
+    PAUSED = "paused"
+    SHOWN_STATUSES = (*Status.choices, (PAUSED, "Paused (app disabled)"))
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="connections")
     #: PROTECT: an app with connections cannot be deleted

@@ -62,6 +62,8 @@ class Summary:
     by_provider: list = field(default_factory=list)  # (key, name, count)
     by_app: list = field(default_factory=list)  # (app id, name, provider name, count)
     attention: dict = field(default_factory=dict)
+    #: of the active and failing, those whose app is disabled
+    paused: int = 0
 
     @property
     def status_rows(self) -> list[tuple[str, str, int]]:
@@ -95,6 +97,7 @@ def summary(qs: QuerySet[Connection], *, tenant, now: datetime) -> Summary:
         ).count(),
         "cold": qs.filter(attention_q(Attention.COLD, tenant=tenant, now=now)).count(),
     }
+    result.paused = qs.paused().count()
     providers: dict[str, int] = {}
     for app in PrivateApp.objects.filter(pk__in=apps).order_by("name"):
         name = get_provider(app.provider).name

@@ -17,14 +17,21 @@ def dashboard_summary(membership) -> dict:
     """Counts of the connections the person sees (a member's own)."""
     connections = Connection.objects.visible_to(membership)
     apps = apps_with_counts(membership)
-    by_status = dict(connections.values_list("status").annotate(n=Count("id")))
+    by_status: dict[str, int] = {}
+    # A live connection of a disabled app counts as paused, not active: as the pages show it.
+    for status, app_status, n in connections.values_list("status", "app__status").annotate(
+        n=Count("id")
+    ):
+        paused = status in Connection.REFRESHABLE and app_status == PrivateApp.Status.DISABLED
+        key = Connection.PAUSED if paused else status
+        by_status[key] = by_status.get(key, 0) + n
     return {
         "apps": apps,
         # (value, label, count) in the statuses' own order, only those with connections: the
         # page shows the label and links the value to the filtered connection list.
         "status_rows": [
             (value, label, by_status[value])
-            for value, label in Connection.Status.choices
+            for value, label in Connection.SHOWN_STATUSES
             if value in by_status
         ],
         "n_connections": sum(by_status.values()),

@@ -11,8 +11,9 @@ class PortalConfig(AppConfig):
     def ready(self) -> None:
         from portal import checks  # noqa: F401  (registers the system checks)
 
-        # Made when Django starts, not when settings are imported (reading settings has no
-        # side effects): VAR_DIR holds the SQLite database and the beat schedule, and the
-        # static files are served from STATIC_ROOT (WhiteNoise warns when it is missing).
+        # Made when Django starts, not when settings are imported: VAR_DIR holds the SQLite
+        # database and the beat schedule, and the static files are served from STATIC_ROOT
+        # (WhiteNoise warns when it is missing). (In DEBUG, settings do read, and on first use
+        # write, var/dev-field-key: the key must exist before any encrypted field is read.)
         for folder in (settings.VAR_DIR, settings.STATIC_ROOT):
             Path(folder).mkdir(parents=True, exist_ok=True)

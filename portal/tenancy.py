@@ -55,18 +55,19 @@ def tenant_view(*, may: str = "") -> Callable:
 
 def object_view(getter: Callable, *, methods: Iterable[str] = ("GET",), by: str = "tenant"):
     """For a view of one object, the `pk` in its URL, below a tenant_view: the object comes
-    from `getter(request.<by>, pk)` first (another tenant's is a 404), then the method is
-    checked (405), then the view runs with the object. One order for every object URL:
-    tenant, object, method; so nothing tells a foreign id apart from a missing one."""
+    from `getter(request.<by>, pk, **other URL ids)` first (another tenant's is a 404), then
+    the method is checked (405), then the view runs with the object. One order for every
+    object URL: tenant, object, method; so nothing tells a foreign id apart from a missing
+    one."""
     allowed = list(methods)
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
-        def wrapper(request: HttpRequest, pk: int, *args, **kwargs):
-            obj = getter(getattr(request, by), pk)
+        def wrapper(request: HttpRequest, pk: int, **ids):
+            obj = getter(getattr(request, by), pk, **ids)
             if request.method not in allowed:
                 return HttpResponseNotAllowed(allowed)
-            return view(request, obj, *args, **kwargs)
+            return view(request, obj)
 
         return wrapper
 

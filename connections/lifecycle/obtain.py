@@ -87,29 +87,39 @@ class AccountNotAllowed(Exception):
 
 
 def _check_account_allowed(app: PrivateApp, tokens: oauth.TokenSet, account: dict) -> None:
-    """Seed 000 binds a private app to its account ids: a grant the provider says is for
-    another account is revoked where the provider can revoke, and never stored. (A grant
-    whose account the provider does not name cannot be checked, and is kept.)"""
+    """Seed 000 binds a private app to its account ids: a grant for another account, or one
+    whose account the provider would not name (so it cannot be checked), is revoked where the
+    provider can revoke, and never stored."""
     granted = account.get("account_id")
-    if not app.account_ids or not granted or granted in app.account_ids:
+    if not app.account_ids or granted in app.account_ids:
         return
     revoke_tokens(app, {"refresh_token": tokens.refresh_token, "access_token": tokens.access_token})
+    allowed = ", ".join(app.account_ids)
+    if not granted:
+        raise AccountNotAllowed(
+            f"{app.catalogue.name} did not say which account was granted, so it cannot be "
+            f"checked against this app's account ids ({allowed}). Nothing was stored: please "
+            "connect again."
+        )
     raise AccountNotAllowed(
         f"{app.catalogue.name} granted account {granted}, which is not one of this app's "
-        f"account ids ({', '.join(app.account_ids)}). Nothing was stored: connect again and "
-        "choose one of those accounts, or ask an admin to add it to the app."
+        f"account ids ({allowed}). Nothing was stored: connect again and choose one of those "
+        "accounts, or ask an admin to add it to the app."
     )
 
 
-def _same_account(app: PrivateApp, account_id: str | None) -> Connection | None:
-    """The live connection this app already has for the account: connecting the account again
-    reconnects it, keeping its id, instead of making a twin."""
+def _same_account(app: PrivateApp, account_id: str | None, *, user=None) -> Connection | None:
+    """The live connection the app already has for the account: connecting it again
+    reconnects that one, keeping its id, instead of making a twin. A user connection is its
+    owner's: another member's connection of the same (company) account stays theirs. A
+    service account (user None) is the tenant's, whoever connects it."""
     if not account_id:
         return None
-    live = Connection.objects.filter(app=app, account_id=account_id).exclude(
-        status=Connection.Status.REVOKED
-    )
-    return live.order_by("-created_at").first()
+    kind = Connection.Kind.USER if user is not None else Connection.Kind.SERVICE
+    live = Connection.objects.filter(app=app, kind=kind, account_id=account_id)
+    if user is not None:
+        live = live.filter(user=user)
+    return live.exclude(status=Connection.Status.REVOKED).order_by("-created_at").first()
 
 
 def _other_account(conn: Connection | None, account: dict[str, str]) -> bool:
@@ -158,9 +168,9 @@ def obtain_from_code(
             f"Connected: a reconnect of connection #{target.pk} granted another account "
             f"({account['account_id']}, not {target.account_id}), so it became this connection."
         )
-        target = _same_account(app, account.get("account_id"))
+        target = _same_account(app, account.get("account_id"), user=attempt.user)
     elif target is None:
-        target = _same_account(app, account.get("account_id"))
+        target = _same_account(app, account.get("account_id"), user=attempt.user)
         message = "Reconnected: the account already had this connection." if target else "Connected."
     else:
         message = "Reconnected."

@@ -6,12 +6,14 @@ rate limit for the client id: the provider counts them all. Revocations take slo
 window: seed 003 gives the token and revoke endpoints 60 / min per client id each, and one
 shared window never exceeds that, whether Manus counts them together or apart."""
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
+from django.db import DatabaseError
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -26,6 +28,7 @@ TRANSPORT_RETRIES = 1
 # most for the provider's rate limit, then say so.
 INTERACTIVE_RATE_LIMIT_WAIT = 10.0
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def secrets_to_try(app: PrivateApp) -> list[str | None]:
@@ -54,6 +57,13 @@ class SecretOutcome:
         """After the tokens are stored: the secrets before the accepted one were refused, which
         is marked on them (the app page shows it) and audited the first time; a refused secret
         that is accepted again is clear. Nothing to write in the usual case."""
+        try:
+            self._record()
+        except DatabaseError:
+            # The tokens are stored: a note about the secrets must not turn that into a failure.
+            log.exception("could not record which secret of app %s was accepted", self.app.pk)
+
+    def _record(self) -> None:
         accepted = self.tried[self.index]
         if accepted is not None and accepted.rejected_at:
             ClientSecret.objects.filter(pk=accepted.pk).update(rejected_at=None)

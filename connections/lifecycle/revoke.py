@@ -201,8 +201,9 @@ def delete_revoked(conn: Connection, *, actor) -> None:
     """Remove a revoked connection from the list; its audit trail stays (with the app). A
     connection still waiting for the provider to confirm a revocation keeps its row: it holds
     the tokens to revoke."""
+    # Not while a reconnect holds the lease: its new grant would be neither stored nor revoked.
     deleted, _ = Connection.objects.filter(
-        pk=conn.pk, status=Connection.Status.REVOKED, revoke_retry_at__isnull=True
+        pk=conn.pk, status=Connection.Status.REVOKED, revoke_retry_at__isnull=True, lease_owner=""
     ).delete()
     if not deleted:
         raise NotDeletable(

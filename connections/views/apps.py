@@ -16,7 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from connections import services
 from connections.flow import callback_uri
 from connections.forms import SECRET_FIELDS, AppForm, ProviderChoiceForm, SecretForm
-from connections.lookups import app_in_tenant, secret_of_app
+from connections.lookups import app_in_tenant, secret_in_tenant
 from connections.models import ClientSecret, Connection, PrivateApp
 from connections.providers import PROVIDERS
 from connections.selectors import apps_with_counts
@@ -188,27 +188,26 @@ def secret_add(request: HttpRequest, app: PrivateApp) -> HttpResponse:
     return render(request, "connections/apps/secret_form.html", {"app": app, "form": form})
 
 
-def _secret_change(request: HttpRequest, app: PrivateApp, secret_pk: int, change, done: str):
-    secret = secret_of_app(app, secret_pk)
+def _secret_change(request: HttpRequest, secret: ClientSecret, change, done: str):
     try:
         change(secret=secret, actor=request.user)
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
         messages.success(request, f"Secret {secret.masked} {done}.")
-    return _to_detail(app)
+    return _to_detail(secret.app)
 
 
 @admin_only
-@object_view(app_in_tenant, methods=["POST"])
-def secret_make_primary(request: HttpRequest, app: PrivateApp, secret_pk: int) -> HttpResponse:
-    return _secret_change(request, app, secret_pk, services.secret_make_primary, "is now primary")
+@object_view(secret_in_tenant, methods=["POST"])
+def secret_make_primary(request: HttpRequest, secret: ClientSecret) -> HttpResponse:
+    return _secret_change(request, secret, services.secret_make_primary, "is now primary")
 
 
 @admin_only
-@object_view(app_in_tenant, methods=["POST"])
-def secret_revoke(request: HttpRequest, app: PrivateApp, secret_pk: int) -> HttpResponse:
-    return _secret_change(request, app, secret_pk, services.secret_revoke, "revoked")
+@object_view(secret_in_tenant, methods=["POST"])
+def secret_revoke(request: HttpRequest, secret: ClientSecret) -> HttpResponse:
+    return _secret_change(request, secret, services.secret_revoke, "revoked")
 
 
 urlpatterns = [

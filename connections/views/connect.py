@@ -16,10 +16,7 @@ from connections import flow, oauth
 from connections.lifecycle import connection_obtain_service, connection_record_failure
 from connections.lookups import app_in_tenant
 from connections.models import Connection, PrivateApp
-from connections.providers import Grant
 from portal.tenancy import admin_only, connection_changers, object_view
-
-SERVICE_GRANTS = (Grant.CLIENT_CREDENTIALS, Grant.PASSWORD)
 
 
 def to_connection(conn: Connection) -> HttpResponse:
@@ -79,7 +76,7 @@ def app_connect(request: HttpRequest, app: PrivateApp) -> HttpResponse:
 @admin_only
 @object_view(app_in_tenant, methods=["POST"])
 def app_service_connect(request: HttpRequest, app: PrivateApp) -> HttpResponse:
-    if app.grant_type not in SERVICE_GRANTS:
+    if app.connects_in_browser:
         messages.error(request, f"{app.name} connects through the browser with Connect.")
         return to_app(app)
     return obtain_service_or_explain(request, app)

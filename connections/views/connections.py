@@ -16,7 +16,6 @@ from connections.lifecycle import Outcome, RefreshUnderWay
 from connections.listing import connection_table
 from connections.lookups import connection_in_tenant
 from connections.models import AuditEvent, Connection
-from connections.providers import Grant
 from connections.views.connect import (
     obtain_service_or_explain,
     start_or_explain,
@@ -113,7 +112,7 @@ def connection_refresh(request: HttpRequest, conn: Connection) -> HttpResponse:
 @object_view(connection_in_tenant, by="membership", methods=["POST"])
 def connection_reconnect(request: HttpRequest, conn: Connection) -> HttpResponse:
     """Authorise again into the same row: tenants' services hold the connection's id."""
-    if conn.app.grant_type == Grant.AUTHORIZATION_CODE:
+    if conn.app.connects_in_browser:
         return start_or_explain(request, conn.app, connection=conn)
     return obtain_service_or_explain(request, conn.app, connection=conn)
 

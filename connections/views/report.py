@@ -87,6 +87,7 @@ def _json(request, table, counts, now) -> JsonResponse:
             "by_provider": {key: n for key, _, n in counts.by_provider},
             "by_app": {str(pk): {"name": name, "count": n} for pk, name, _, n in counts.by_app},
             "needs_attention": counts.attention,
+            "paused": counts.paused,
         },
         "page": page.number,
         "pages": page.paginator.num_pages,

@@ -122,3 +122,28 @@ def test_a_refused_primary_secret_is_shown_on_the_app_and_in_the_message(
     ClientSecret.objects.filter(pk=wrong.pk).update(revoked_at=wrong.created_at)
     page = login(alice).get(reverse("app_detail", args=["acme", app.pk])).content.decode()
     assert 'data-testid="primary-rejected"' not in page
+
+
+def test_two_members_connecting_one_company_account_each_keep_their_own(
+    login, bob, alice, consent_app, consent_callback
+):
+    # Manu Online's account is the company's: every member connects the same one.
+    app = consent_app("manu_online", account_ids=["1001", "1002"])
+    for person in (bob, alice):
+        client = login(person)
+        client.get(consent_callback(client, app, account="1001"))
+    owners = sorted(Connection.objects.filter(app=app).values_list("user__username", flat=True))
+    assert owners == ["alice", "bob"]
+
+
+def test_a_grant_whose_account_cannot_be_told_is_refused_where_accounts_are_bound(
+    login, bob, consent_app, consent_callback
+):
+    app = consent_app("manu_online", account_ids=["1001", "1002"])
+    PrivateApp.objects.filter(pk=app.pk).update(test_path="/no-such-endpoint")
+    client = login(bob)
+
+    response = client.get(consent_callback(client, app, account="1001"), follow=True)
+
+    assert "did not say which account was granted" in response.content.decode()
+    assert not Connection.objects.exists()

@@ -346,3 +346,26 @@ def test_an_admin_registers_each_kind_of_app(alice, login, provider, data):
     app = PrivateApp.objects.get(name="X")
     assert app.provider == provider and app.status == "enabled"
     assert AuditEvent.objects.filter(app=app, kind="app_created", actor=alice).exists()
+
+
+def test_a_foreign_secret_is_a_404_whatever_the_method(manu_app, manus_app, alice, login):
+    client = login(alice)
+    other = manus_app.client_secrets.get()
+    for name in ("secret_revoke", "secret_make_primary"):
+        url = reverse(name, args=["acme", manu_app.pk, other.pk])
+        assert client.get(url).status_code == 404, url
+        assert client.post(url).status_code == 404, url
+
+
+def test_paused_connections_are_counted_as_paused_on_the_dashboard_report_and_exports(
+    manu_app, alice, bob, login, connection_of
+):
+    connection_of(manu_app, bob)
+    PrivateApp.objects.filter(pk=manu_app.pk).update(status="disabled")
+    client = login(alice)
+    dashboard = client.get(reverse("dashboard", args=["acme"])).content.decode()
+    assert "Paused (app disabled)" in dashboard and 'data-testid="stat-active"' not in dashboard
+    report = client.get(reverse("expiry_report", args=["acme"]))
+    assert 'data-testid="paused-count"' in report.content.decode()
+    body = client.get(reverse("expiry_report", args=["acme"]), {"format": "json"}).json()
+    assert body["summary"]["paused"] == 1 and body["connections"][0]["paused"] is True
