@@ -9,7 +9,7 @@ import pytest
 
 from connections import egress
 from connections.oauth import ErrorKind, ProviderError
-from connections.providers import ClientAuth
+from connections.providers import PROVIDERS, ClientAuth
 
 
 class Trickle(BaseHTTPRequestHandler):
@@ -68,7 +68,7 @@ def test_a_token_endpoint_that_redirects_is_refused():
     from connections import oauth
 
     class App:
-        catalogue = None
+        catalogue = PROVIDERS["generic"]
 
         def endpoint(self, name):
             return self.base + "/redirect"

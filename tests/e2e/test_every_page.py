@@ -10,16 +10,16 @@ from datetime import timedelta
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from django.test import Client
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from connections.models import AuditEvent, ClientSecret, Connection
 from connections.people import invitation_create
 from connections.providers import PROVIDERS
 from portal.models import Membership
 from tests import factories
+from tests.support.browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -134,15 +134,6 @@ def build_data(acme, globex, alice):
         ]
     pages += [(f"{s.value} connection", f"{t}/connections/{c.pk}/") for s, c in conns.items()]
     return pages, f"/invite/{invited.token}/"
-
-
-def sign_in(context: BrowserContext, base: str, user) -> None:
-    """A session made by the test client, handed to the browser: signing in through the form
-    is tested elsewhere, and once is enough here (the login page itself is checked below)."""
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    cookie = client.cookies["sessionid"]
-    context.add_cookies([{"name": "sessionid", "value": cookie.value, "url": base}])
 
 
 def problems_of(page: Page, name: str) -> list[str]:
