@@ -21,7 +21,8 @@ from django.conf import settings
 
 from portal.models import Heartbeat
 from portal.tasks import heartbeat
-from tests.support.worker import celery_worker, wait_for
+from tests.support.waiting import wait_for
+from tests.support.worker import celery_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the suite's own run sets or inherits that the settings read: not `make run`'s.

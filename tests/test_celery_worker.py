@@ -3,7 +3,8 @@ from django.conf import settings
 
 from portal.models import Heartbeat
 from portal.tasks import heartbeat
-from tests.support.worker import celery_worker, wait_for
+from tests.support.waiting import wait_for
+from tests.support.worker import celery_worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -13,7 +13,8 @@ from connections.models import Connection
 from portal.models import Heartbeat
 from tests import factories
 from tests.support import worker as celery_support
-from tests.support.worker import start_celery, wait_for
+from tests.support.waiting import wait_for
+from tests.support.worker import start_celery
 
 
 def beat_now(age: timedelta = timedelta(0)) -> None:

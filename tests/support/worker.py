@@ -11,8 +11,6 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-from tests.support.waiting import wait_for  # noqa: F401 - re-exported: it used to live here
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
