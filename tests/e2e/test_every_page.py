@@ -24,7 +24,7 @@ from tests.support.browser import sign_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
-LONG_NAME = "Warehouse" + "Synchronisation" * 7 + "Nightly0123456"  # 120 characters, no space
+LONG_NAME = ("Warehouse" + "Synchronisation" * 7 + "Nightly0123456")[:120]  # the longest allowed, no space
 AXE = Axe()
 EXPECTED_STATUS = {"403": 403, "404": 404, "callback error": 400}
 # Pages (by the end of their name) whose form is also checked as it comes back with errors,
