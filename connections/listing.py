@@ -227,6 +227,11 @@ class Table:
     #: every row that matches, sorted (the CSV and JSON read it)
     filtered: QuerySet
 
+    @property
+    def filtering(self) -> bool:
+        """Some filter narrows the rows (sorting and paging do not)."""
+        return any(self.base_query.get(name) not in (None, "") for name in FILTERS)
+
     def link(self, **changes) -> str:
         params = {**self.base_query, **changes}
         return "?" + urlencode({k: v for k, v in params.items() if v not in (None, "")})

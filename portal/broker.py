@@ -18,12 +18,6 @@ from kombu.utils.json import dumps
 
 
 class Channel(filesystem.Channel):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # The folders are this transport's: it makes them (kombu expects them to exist).
-        for folder in {self.data_folder_in, self.data_folder_out}:
-            os.makedirs(folder, exist_ok=True)
-
     def _put(self, queue, payload, **kwargs):
         folder = self.data_folder_out
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"  # as kombu names it

@@ -153,6 +153,14 @@
     });
   });
 
+  // <details data-fold-narrow>: folded on a narrow screen, unless it holds applied filters
+  // ([data-active]); open everywhere without JavaScript.
+  if (window.matchMedia && window.matchMedia("(max-width: 760px)").matches) {
+    document.querySelectorAll("details[data-fold-narrow]:not([data-active])").forEach(function (box) {
+      box.open = false;
+    });
+  }
+
   // <input data-grants="password …"> in a form with a grant_type choice: the field (its
   // .field box) shows only while one of those grants is picked. The server ignores such a
   // field under another grant, so hiding it loses nothing that would have been saved.

@@ -237,6 +237,26 @@ def test_the_phone_menu_folds_and_opens(live_server, browser: Browser, acme, ali
         context.close()
 
 
+def test_on_a_phone_the_filters_fold_unless_some_are_applied(
+    live_server, browser: Browser, acme, alice
+):
+    factories.connection(factories.app(acme, "manus"), user=alice)
+    context = browser.new_context(viewport=VIEWPORTS["phone"])
+    page = context.new_page()
+    try:
+        sign_in(context, live_server.url, alice)
+        page.goto(f"{live_server.url}/t/acme/connections/")
+        expect(page.get_by_test_id("filters")).to_be_hidden()
+        expect(page.get_by_test_id("connections-table")).to_be_visible()
+        page.get_by_text("Filters").click()
+        expect(page.get_by_test_id("filters")).to_be_visible()
+        page.goto(f"{live_server.url}/t/acme/connections/?status=active")
+        expect(page.get_by_test_id("filters")).to_be_visible()
+        expect(page.get_by_text("applied")).to_be_visible()
+    finally:
+        context.close()
+
+
 def test_without_javascript_the_phone_menu_is_simply_open(live_server, browser: Browser, acme, alice):
     context = browser.new_context(viewport=VIEWPORTS["phone"], java_script_enabled=False)
     page = context.new_page()
