@@ -102,8 +102,9 @@ class PrivateApp(models.Model):
     webhook_signature_header = models.CharField(
         max_length=100, blank=True, validators=[header_name]
     )
+    #: blank reads as hex: the form need not insist on a field most apps never use
     webhook_signature_encoding = models.CharField(
-        max_length=10, choices=SignatureEncoding.choices, default=SignatureEncoding.HEX
+        max_length=10, choices=SignatureEncoding.choices, default=SignatureEncoding.HEX, blank=True
     )
     webhook_timestamp_header = models.CharField(
         max_length=100, blank=True, validators=[header_name]

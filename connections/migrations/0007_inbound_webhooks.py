@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='privateapp',
             name='webhook_signature_encoding',
-            field=models.CharField(choices=[('hex', 'Hex'), ('base64', 'Base64')], default='hex', max_length=10),
+            field=models.CharField(blank=True, choices=[('hex', 'Hex'), ('base64', 'Base64')], default='hex', max_length=10),
         ),
         migrations.AddField(
             model_name='privateapp',

@@ -276,3 +276,26 @@ def test_regenerating_the_url_cuts_off_the_old_one(deliver, login, alice, manu_a
     event = AuditEvent.objects.get(kind=AuditEvent.Kind.WEBHOOK_URL_REGENERATED)
     assert event.actor == alice and event.app == manu_app
     assert manu_app.webhook_token not in event.message
+
+
+def test_an_admin_sets_a_generic_apps_webhook_signature_in_the_form(login, alice):
+    from django.urls import reverse
+
+    from connections.models import PrivateApp
+
+    url = reverse("app_create", args=["acme"]) + "?provider=generic"
+    data = {
+        "name": "Hooks",
+        "client_id": "cid",
+        "grant_type": "client_credentials",
+        "client_auth": "basic",
+        "token_url": "https://id.example/token",
+        "client_secret": "generic-secret-1234",
+        "webhook_signature_header": "X-Signature",
+        "webhook_signature_encoding": "base64",
+    }
+    bad = login(alice).post(url, {**data, "webhook_signature_header": "X Signature: no"})
+    assert bad.status_code == 200 and "Not a valid HTTP header name." in bad.content.decode()
+    assert login(alice).post(url, data).status_code == 302
+    app = PrivateApp.objects.get(name="Hooks")
+    assert (app.webhook_signature_header, app.webhook_signature_encoding) == ("X-Signature", "base64")
