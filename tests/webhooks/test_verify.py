@@ -299,3 +299,40 @@ def test_an_admin_sets_a_generic_apps_webhook_signature_in_the_form(login, alice
     assert login(alice).post(url, data).status_code == 302
     app = PrivateApp.objects.get(name="Hooks")
     assert (app.webhook_signature_header, app.webhook_signature_encoding) == ("X-Signature", "base64")
+
+
+def test_the_url_token_stays_out_of_the_logs(deliver, manu_app, caplog):
+    import io
+    import logging
+    from datetime import timedelta as td
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from portal import gunicorn_conf
+    from portal.log_filters import without_query
+
+    token = manu_app.webhook_token
+    with caplog.at_level(logging.INFO):
+        deliver(manu_app, {"e": 1}, secret="wrong-secret-xxxxxxxx")
+    assert "bad_signature" in caplog.text and token not in caplog.text
+    line = f'"POST /webhooks/in/{token}/ HTTP/1.1" 401 80'
+    assert without_query(line) == '"POST /webhooks/in/…/ HTTP/1.1" 401 80'
+    cfg = Config()
+    cfg.set("accesslog", gunicorn_conf.accesslog)
+    cfg.set("access_log_format", gunicorn_conf.access_log_format)
+    logger = gunicorn_conf.logger_class(cfg)
+    out = io.StringIO()
+    logger.access_log.handlers = [logging.StreamHandler(out)]
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": f"/webhooks/in/{token}/",
+        "PATH_INFO": f"/webhooks/in/{token}/",
+        "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "203.0.113.7",
+    }
+    response = SimpleNamespace(status="401 Unauthorized", sent=0, headers=[])
+    logger.access(response, SimpleNamespace(headers=[]), environ, td(milliseconds=3))
+    assert '"POST /webhooks/in/…/ HTTP/1.1" 401' in out.getvalue()
+    assert token not in out.getvalue()
