@@ -31,6 +31,8 @@ Result = InboundDelivery.Result
 #: a token from secrets.token_urlsafe(32) is 43 characters; anything much longer is not one
 MAX_TOKEN_LENGTH = 100
 MAX_HEADER_VALUE = 200
+#: body_size is a 32-bit column: a declared Content-Length of a terabyte is stored as this
+MAX_RECORDED_SIZE = 2**31 - 1
 #: several signatures in one header (a provider rotating its secret) are each tried
 MAX_SIGNATURES = 5
 #: headers kept with a delivery besides the scheme's own (never the signature)
@@ -192,11 +194,12 @@ def verify(app: PrivateApp, headers, body: bytes, *, now: float | None = None) -
     # After the signature: a timestamp that was signed is the sender's, not a stranger's.
     if stamp:
         now = time.time() if now is None else now
-        if abs(now - int(stamp)) > scheme.tolerance_seconds:
+        off = int(now - int(stamp))
+        if abs(off) > scheme.tolerance_seconds:
+            when = f"{off} s ago" if off > 0 else f"{-off} s ahead of the portal's clock"
             raise Rejected(
                 "stale_timestamp",
-                f"Signed {int(now - int(stamp))} s from now; "
-                f"at most {scheme.tolerance_seconds} s are accepted.",
+                f"Signed {when}; at most {scheme.tolerance_seconds} s either way are accepted.",
             )
     delivery_id = ""
     if scheme.id_header:
@@ -257,7 +260,7 @@ def record_rejected(app: PrivateApp, headers, size: int, exc: Rejected) -> Inbou
         delivery_id=exc.delivery_id,
         headers=kept_headers(app, headers),
         body=None,
-        body_size=size,
+        body_size=min(size, MAX_RECORDED_SIZE),
     )
 
 

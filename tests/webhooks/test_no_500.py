@@ -84,3 +84,12 @@ def test_correctly_signed_garbage_is_stored_not_crashed_on(raw_client, manu_app,
 def test_no_url_or_method_crashes_it(raw_client, manu_app, token, method):
     response = getattr(raw_client, method)(f"/webhooks/in/{quote(token, safe='')}/")
     assert response.status_code in (404, 405, 401, 301, 200), response.status_code
+
+
+@pytest.mark.parametrize("declared", ["abc", "-5", "0", "1", "99999999999999", "9" * 30])
+def test_no_content_length_crashes_it(raw_client, manu_app, declared):
+    response = raw_client.post(
+        inbound_path(manu_app), data=b"{}", content_type="application/json",
+        CONTENT_LENGTH=declared,
+    )
+    assert_json_answer(response)
