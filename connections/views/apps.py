@@ -96,6 +96,8 @@ def app_detail(request: HttpRequest, app: PrivateApp) -> HttpResponse:
         "status_moves": sorted(services.STATUS_MOVES[app.status]),
         "webhook_url": webhooks_inbound.inbound_url(app) if provider.receives_webhooks else "",
         "webhook_scheme": webhooks_inbound.scheme_for(app),
+        # The listener's feedback (seed 000): did the last webhook get through, and why not.
+        "webhook_last": app.inbound.defer("body").order_by("-received_at", "-id").first(),
     }
     response = render(request, "connections/apps/detail.html", context)
     # Connect posts to the portal, which redirects to the provider: the CSP must allow it.

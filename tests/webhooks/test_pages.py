@@ -143,3 +143,21 @@ def test_the_secret_is_never_on_the_pages(login, alice, delivered, manu_app):
         reverse("webhook_detail", args=["acme", bad.pk]),
     ):
         assert PRIMARY not in client.get(url).content.decode()
+
+
+def test_the_app_page_says_how_the_last_request_went(login, alice, deliver, manu_app):
+    url = reverse("app_detail", args=["acme", manu_app.pk])
+    assert "Nothing received yet." in login(alice).get(url).content.decode()
+    deliver(manu_app, {"e": 1}, secret="wrong-secret-xxxxxxxx")
+    page = login(alice).get(url).content.decode()
+    assert "Rejected" in page and "bad_signature" in page
+
+
+def test_the_django_admin_lists_deliveries_without_their_payload(client, delivered):
+    from django.contrib.auth import get_user_model
+
+    ok, _ = delivered
+    staff = get_user_model().objects.create_superuser("root", "root@example.test", "x" * 20)
+    client.force_login(staff)
+    page = client.get(reverse("admin:connections_inbounddelivery_change", args=[ok.pk]))
+    assert page.status_code == 200 and "payload-marker" not in page.content.decode()
