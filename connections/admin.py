@@ -6,7 +6,7 @@ never decrypts them into a page.
 
 from django.contrib import admin
 
-from connections.models import AuditEvent, ClientSecret, Connection, PrivateApp
+from connections.models import AuditEvent, ClientSecret, Connection, InboundDelivery, PrivateApp
 from portal.fields import EncryptedTextField
 
 
@@ -73,3 +73,14 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "kind", "tenant", "app", "actor", "message"]
     list_filter = ["kind", "tenant"]
     search_fields = ["message", "request_id"]
+
+
+@admin.register(InboundDelivery)
+class InboundDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "result", "reason", "tenant", "app", "connection"]
+    list_filter = ["result", "malformed", "tenant"]
+    search_fields = ["delivery_id", "account_id"]
+
+    def get_fields(self, request, obj=None):
+        # Payloads are the tenant's business data, shown to its own admins only.
+        return [f for f in super().get_fields(request, obj) if f != "body"]

@@ -27,6 +27,10 @@ def _never(p: Provider) -> bool:
     return False
 
 
+def _generic(p: Provider) -> bool:
+    return p.generic
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     name: str
@@ -178,6 +182,26 @@ SPECS: tuple[FieldSpec, ...] = (
         ),
     ),
     FieldSpec("refresh_policy", grants=AUTH_CODE),
+    # Catalogue providers' webhook signatures are the catalogue's; a generic app says its own.
+    FieldSpec(
+        "webhook_signature_header",
+        shown=_generic,
+        help=lambda p: "Optional: the header the provider puts its HMAC-SHA256 signature in "
+        "(signed with the app's client secret). Blank: inbound webhooks are refused.",
+    ),
+    FieldSpec("webhook_signature_encoding", shown=_generic),
+    FieldSpec(
+        "webhook_timestamp_header",
+        shown=_generic,
+        help=lambda p: "Optional: a header with the Unix time of sending. When set, the "
+        "signature covers \"<timestamp>.<body>\" and old requests are refused.",
+    ),
+    FieldSpec(
+        "webhook_id_header",
+        shown=_generic,
+        help=lambda p: "Optional: a header with the provider's delivery id; a second delivery "
+        "with the same id is refused as a replay.",
+    ),
     FieldSpec("application_url", help=lambda p: "For your own information."),
     FieldSpec("internal_comments"),
 )

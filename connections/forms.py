@@ -111,6 +111,10 @@ class AppForm(forms.ModelForm):
             "client_auth": "Client authentication at the token endpoint",
             "application_url": "Application URL",
             "internal_comments": "Internal comments",
+            "webhook_signature_header": "Webhook signature header",
+            "webhook_signature_encoding": "Webhook signature encoding",
+            "webhook_timestamp_header": "Webhook timestamp header",
+            "webhook_id_header": "Webhook delivery id header",
         }
 
     def __init__(self, *args, provider: Provider, **kwargs):

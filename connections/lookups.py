@@ -4,7 +4,13 @@ connection, is a 404 like a missing one; the tenant (or the membership) is never
 
 from django.shortcuts import get_object_or_404
 
-from connections.models import ClientSecret, Connection, PrivateApp, TenantApiKey
+from connections.models import (
+    ClientSecret,
+    Connection,
+    InboundDelivery,
+    PrivateApp,
+    TenantApiKey,
+)
 from portal.tenancy import get_in_tenant
 
 
@@ -26,3 +32,9 @@ def connection_in_tenant(membership, pk: int) -> Connection:
 
 def api_key_in_tenant(tenant, pk: int) -> TenantApiKey:
     return get_in_tenant(TenantApiKey, tenant=tenant, pk=pk)
+
+
+def delivery_in_tenant(tenant, pk: int) -> InboundDelivery:
+    return get_in_tenant(
+        InboundDelivery.objects.select_related("app", "connection"), tenant=tenant, pk=pk
+    )

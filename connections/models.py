@@ -4,8 +4,10 @@ Tokens are written only by connections.lifecycle; secrets only by connections.se
 """
 
 import hashlib
+import secrets
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -15,6 +17,7 @@ from connections.providers import (
     Grant,
     PkceMode,
     RateLimit,
+    SignatureEncoding,
     get_provider,
 )
 from portal.fields import EncryptedTextField
@@ -23,6 +26,16 @@ from portal.models import Tenant
 
 def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+# An HTTP field name (RFC 9110 §5.1: a token), so a typo cannot name a header no request has.
+header_name = RegexValidator(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "Not a valid HTTP header name.")
+
+
+def new_webhook_token() -> tuple[str, str]:
+    """A fresh inbound-URL token and the hash it is looked up by."""
+    token = secrets.token_urlsafe(32)
+    return token, sha256_hex(token)
 
 
 class TenantQuerySet(models.QuerySet):
@@ -79,6 +92,24 @@ class PrivateApp(models.Model):
     subscription_key_secondary = EncryptedTextField(null=True, blank=True)
     #: set when the provider answered invalid_client: the credentials need fixing
     credentials_invalid_at = models.DateTimeField(null=True, blank=True)
+    # The inbound webhook URL's token: looked up by its hash; kept encrypted so the app page
+    # can show the URL to admins again.
+    webhook_token = EncryptedTextField(null=True, blank=True, editable=False)
+    webhook_token_hash = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, editable=False
+    )
+    # How the generic provider signs its webhooks; catalogue providers take the catalogue's.
+    webhook_signature_header = models.CharField(
+        max_length=100, blank=True, validators=[header_name]
+    )
+    #: blank reads as hex: the form need not insist on a field most apps never use
+    webhook_signature_encoding = models.CharField(
+        max_length=10, choices=SignatureEncoding.choices, default=SignatureEncoding.HEX, blank=True
+    )
+    webhook_timestamp_header = models.CharField(
+        max_length=100, blank=True, validators=[header_name]
+    )
+    webhook_id_header = models.CharField(max_length=100, blank=True, validators=[header_name])
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -95,6 +126,12 @@ class PrivateApp(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        # Every app gets its inbound URL when it is created, however it is created.
+        if self._state.adding and not self.webhook_token_hash:
+            self.webhook_token, self.webhook_token_hash = new_webhook_token()
+        super().save(*args, **kwargs)
 
     @property
     def catalogue(self):
@@ -398,6 +435,7 @@ class AuditEvent(models.Model):
         MEMBER_JOINED = "member_joined", "Person joined"
         ROLE_CHANGED = "role_changed", "Role changed"
         MEMBER_REMOVED = "member_removed", "Person removed"
+        WEBHOOK_URL_REGENERATED = "webhook_url_regenerated", "Inbound webhook URL regenerated"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="events")
     app = models.ForeignKey(
@@ -478,3 +516,63 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class InboundDelivery(models.Model):
+    """One request to an app's inbound webhook URL: verified (body kept), or rejected (the
+    reason kept, never the body: nobody vouches for it)."""
+
+    class Result(models.TextChoices):
+        VERIFIED = "verified", "Verified"
+        REJECTED = "rejected", "Rejected"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    app = models.ForeignKey(PrivateApp, on_delete=models.CASCADE, related_name="inbound")
+    #: the app's connection the payload names (its account_id); null: unattributed
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    result = models.CharField(max_length=10, choices=Result.choices, db_index=True)
+    #: why it was rejected, a code (bad_signature, stale_timestamp, replayed, …)
+    reason = models.CharField(max_length=40, blank=True)
+    message = models.CharField(max_length=255, blank=True)
+    #: the provider's id of the delivery, where it sends one
+    delivery_id = models.CharField(max_length=200, blank=True)
+    #: the headers that matter (content type, user agent, timestamp, id), not the signature
+    headers = models.JSONField(default=dict, blank=True)
+    #: as received; null for a rejected request
+    body = models.BinaryField(null=True, blank=True)
+    body_size = models.PositiveIntegerField(default=0)
+    #: the body is not a JSON document (it is stored anyway)
+    malformed = models.BooleanField(default=False)
+    #: the account the payload names, as sent (matched or not)
+    account_id = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-received_at", "-id"], name="inbound_tenant_time_idx"),
+            models.Index(fields=["app", "-received_at", "-id"], name="inbound_app_time_idx"),
+        ]
+        constraints = [
+            # Replay protection: one verified delivery per id and app (a second is refused).
+            models.UniqueConstraint(
+                fields=["app", "delivery_id"],
+                condition=models.Q(result="verified") & ~models.Q(delivery_id=""),
+                name="inbound_delivery_id_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.app_id} {self.result} @ {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def attributed(self) -> bool:
+        return self.connection_id is not None
+
+    def body_text(self) -> str:
+        """The body for the page: as received, undecodable bytes shown replaced."""
+        return bytes(self.body or b"").decode("utf-8", errors="replace")

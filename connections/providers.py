@@ -41,6 +41,13 @@ class PkceMode(models.TextChoices):
         return self is not PkceMode.PKCE
 
 
+class SignatureEncoding(models.TextChoices):
+    """How a webhook's HMAC-SHA256 is written in its header."""
+
+    HEX = "hex", "Hex"
+    BASE64 = "base64", "Base64"
+
+
 @dataclass(frozen=True)
 class RateLimit:
     requests: int
@@ -80,8 +87,23 @@ class Provider:
     max_account_ids: int = 0
     max_redirect_uris: int = 3
     max_client_secrets: int = 2
-    #: the provider verifies its webhooks with the primary secret only (seed 000)
+    #: the provider verifies its webhooks with the primary secret only (seed 000); otherwise
+    #: any active client secret of the app verifies one (rotation without a gap)
     primary_secret_signs_webhooks: bool = False
+    # Inbound webhooks: HMAC-SHA256 with a client secret, over "<timestamp>.<body>" when the
+    # provider sends a timestamp header, else over the body. No signature header: the provider
+    # sends no webhooks the portal can verify (the generic provider's come from the app).
+    webhook_signature_header: str = ""
+    webhook_signature_encoding: SignatureEncoding = SignatureEncoding.HEX
+    #: a label before the signature in its header, e.g. "sha256="
+    webhook_signature_prefix: str = ""
+    webhook_timestamp_header: str = ""
+    #: the provider's id of a delivery: a second delivery with the same id is a replay
+    webhook_id_header: str = ""
+    webhook_tolerance_seconds: int = 300
+    #: where the scheme comes from, shown on the app page: a vendor document, or the
+    #: portal's assumption where the vendor's is not at hand
+    webhook_scheme_source: str = ""
     #: a new app waits for the provider to enable it (seed 000: Manu Online support)
     starts_pending: bool = False
     token_rate_limit: RateLimit | None = None
@@ -102,6 +124,11 @@ class Provider:
     @property
     def is_service_account(self) -> bool:
         return not self.uses_redirect
+
+    @property
+    def receives_webhooks(self) -> bool:
+        """The provider signs webhooks in a known way, or the app says how (generic)."""
+        return bool(self.webhook_signature_header) or self.generic
 
     def join_scopes(self, scopes) -> str:
         return self.scope_separator.join(scopes)
@@ -133,6 +160,15 @@ MANU_ONLINE = Provider(
     max_redirect_uris=3,
     max_client_secrets=2,  # seed 000: the second secret is optional, for rotation
     primary_secret_signs_webhooks=True,
+    # Seed 000 says webhooks exist and are verified with the first secret; it names no header,
+    # encoding or timestamp. These are the portal's assumption, kept here as data so the real
+    # names replace them in one place.
+    webhook_signature_header="X-Manu-Signature",
+    webhook_signature_encoding=SignatureEncoding.HEX,
+    webhook_timestamp_header="X-Manu-Timestamp",
+    webhook_id_header="X-Manu-Webhook-Id",
+    webhook_scheme_source="Seed 000: signed with the primary secret only. Header names, hex "
+    "encoding and the timestamp are the portal's assumption.",
     starts_pending=True,
     help="Register the app in Manu Online (Admin – Integrations – Private apps), then copy its "
     "client id, secrets, account ids and redirect URL here.",
@@ -174,6 +210,15 @@ MANUS = Provider(
     max_client_secrets=5,  # seed 003: up to 5 active client secrets
     token_rate_limit=RateLimit(60, 60),  # seed 003: 60 / min per client_id
     widening_scopes_invalidates=True,
+    # Seed 003 points at a Webhook Security guide it does not include. The portal's
+    # assumption: HMAC-SHA256 in base64 with any active client secret of the app (five may
+    # be active, for rotation without downtime), a timestamp and a delivery id.
+    webhook_signature_header="X-Webhook-Signature",
+    webhook_signature_encoding=SignatureEncoding.BASE64,
+    webhook_timestamp_header="X-Webhook-Timestamp",
+    webhook_id_header="X-Webhook-Id",
+    webhook_scheme_source="Seed 003 refers to a Webhook Security guide that is not at hand: "
+    "headers, base64 encoding and which secrets sign are the portal's assumption.",
     help="Create an OAuth app in Manus Integrations settings (Team accounts only). PKCE + "
     "secret is recommended for servers; PKCE alone is for public clients without a secret.",
     notes=(
@@ -224,6 +269,7 @@ GENERIC = Provider(
     revokes=True,
     scopes_open=True,
     generic=True,
+    webhook_scheme_source="Configured on the app: the signature header and its encoding.",
     help="Any OAuth 2.0 provider: give its endpoints, scope separator and client "
     "authentication method yourself.",
 )

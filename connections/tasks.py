@@ -9,7 +9,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.utils import timezone
 
-from connections import activity, alerts, audit
+from connections import activity, alerts, audit, webhooks_inbound
 from connections.lifecycle import (
     Outcome,
     connection_refresh,
@@ -90,6 +90,13 @@ def prune_audit_events() -> int:
     deleted = audit.prune(before=before, batch=PRUNE_BATCH, max_batches=PRUNE_MAX_BATCHES)
     activity.prune(before=before)
     return deleted
+
+
+@shared_task(name="connections.prune_inbound_webhooks")
+def prune_inbound_webhooks() -> int:
+    """Delete inbound deliveries older than WEBHOOK_RETENTION_DAYS, in bounded batches."""
+    before = timezone.now() - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
+    return webhooks_inbound.prune(before=before, batch=PRUNE_BATCH, max_batches=PRUNE_MAX_BATCHES)
 
 
 @worker_ready.connect

@@ -9,6 +9,7 @@ from connections.views import (
     keys,
     members,
     report,
+    webhooks,
 )
 
 urlpatterns = (
@@ -20,4 +21,5 @@ urlpatterns = (
     + report.urlpatterns
     + audit_log.urlpatterns
     + members.urlpatterns
+    + webhooks.urlpatterns
 )

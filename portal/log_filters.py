@@ -1,7 +1,7 @@
-"""The development server's request lines without their query string.
+"""The development server's request lines without their query string or a webhook URL token.
 
 runserver logs `"GET /oauth/callback/?code=…&state=… HTTP/1.1" 302 0`: the authorization code
-and state would sit in the log. (Not named logging.py: a script run from portal/ would import
+and state would sit in the log; and an inbound webhook URL's path is its only credential. (Not named logging.py: a script run from portal/ would import
 it in place of the standard library's.)
 """
 
@@ -12,8 +12,12 @@ import re
 QUERY = re.compile(r"\?[^\s\"']*")
 
 
+# /webhooks/in/<token>/ (connections.views.webhooks): the token is the URL's secret.
+INBOUND_TOKEN = re.compile(r"(/webhooks/in/)[^/\s\"'?]+")
+
+
 def without_query(text: str) -> str:
-    return QUERY.sub("", text)
+    return INBOUND_TOKEN.sub(r"\1…", QUERY.sub("", text))
 
 
 class DropQueryString(logging.Filter):

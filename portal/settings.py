@@ -267,6 +267,10 @@ BEAT_HEARTBEAT_SECONDS = env.float("BEAT_HEARTBEAT_SECONDS", default=30.0)
 # Audit events older than this are deleted by a daily task (the report's hourly activity
 # counts are kept apart and survive it).
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+# Inbound webhook deliveries older than this are deleted by a daily task.
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
+# The largest webhook body the portal accepts (a larger one is answered 413, not read).
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
 # The weekly digest lists refresh tokens ending within this many days.
 DIGEST_LAPSING_DAYS = env.int("DIGEST_LAPSING_DAYS", default=30)
 # /metrics: scraped from these networks, or with `Authorization: Bearer <METRICS_TOKEN>`.
@@ -290,6 +294,7 @@ CELERY_BEAT_SCHEDULE = {
     "roll-up-activity": {"task": "connections.roll_up_activity", "schedule": 300.0},
     "send-expiry-digests": {"task": "connections.send_expiry_digests", "schedule": 3600.0},
     "prune-audit-events": {"task": "connections.prune_audit_events", "schedule": 86400.0},
+    "prune-inbound-webhooks": {"task": "connections.prune_inbound_webhooks", "schedule": 86400.0},
 }
 
 # --- Beat lock (portal/single_beat.py) ---

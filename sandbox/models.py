@@ -1,7 +1,8 @@
 """The emulated providers' own state: clients, users, codes, tokens, faults, request log.
 
 Nothing here is a portal object. Secrets, passwords, codes and tokens are stored only as
-hashes, like a real provider would, so a test can never pass by reading them back.
+hashes, like a real provider would, so a test can never pass by reading them back; the one
+exception is the secret a client's webhooks are signed with, encrypted (a signer needs it).
 """
 
 import hashlib
@@ -10,6 +11,8 @@ import hmac
 from django.contrib.auth.hashers import PBKDF2PasswordHasher, check_password, make_password
 from django.db import models
 from django.utils import timezone
+
+from portal.fields import EncryptedTextField
 
 
 def digest(value: str) -> str:
@@ -44,6 +47,9 @@ class Client(models.Model):
     name = models.CharField(max_length=120, blank=True)
     secret_hashes = models.JSONField(default=list)
     subscription_key_hashes = models.JSONField(default=list)
+    #: the secret the provider signs webhooks with (its first): a provider must be able to
+    #: read it to sign, so it is kept encrypted rather than hashed
+    webhook_secret = EncryptedTextField(null=True, blank=True)
     redirect_uris = models.JSONField(default=list)
     account_ids = models.JSONField(default=list)
     scopes = models.JSONField(default=list)

@@ -42,6 +42,13 @@ class Profile:
     default_scopes: tuple[str, ...] = ()
     #: endpoint paths below the provider's base, by portal field name ("" = not offered)
     paths: dict[str, str] = field(default_factory=dict)
+    # How the provider signs the webhooks it sends (sandbox.webhooks); no header: it sends
+    # none. Written out here, not read from the portal's catalogue, so a portal that
+    # verifies differently from how the provider signs fails its tests.
+    webhook_signature_header: str = ""
+    webhook_encoding: str = "hex"  # or "base64"
+    webhook_timestamp_header: str = ""
+    webhook_id_header: str = ""
 
     def split_scopes(self, raw: str) -> list[str]:
         """Split strictly on this provider's separator: a portal that sends the wrong one
@@ -72,6 +79,10 @@ MANU_ONLINE = Profile(
         "token_url": "/oauth/token",
         "revoke_url": "",
     },
+    # Seed 000: signed with the first secret. The header names are assumed (the seed has none).
+    webhook_signature_header="X-Manu-Signature",
+    webhook_timestamp_header="X-Manu-Timestamp",
+    webhook_id_header="X-Manu-Webhook-Id",
 )
 
 MANUS = Profile(
@@ -96,6 +107,11 @@ MANUS = Profile(
         "token_url": "/oauth/token",
         "revoke_url": "/oauth/revoke",
     },
+    # Seed 003's Webhook Security guide is not at hand: the same assumption as the portal's.
+    webhook_signature_header="X-Webhook-Signature",
+    webhook_encoding="base64",
+    webhook_timestamp_header="X-Webhook-Timestamp",
+    webhook_id_header="X-Webhook-Id",
 )
 
 # Manhattan Active issues no refresh token: the portal fetches a new token with the service

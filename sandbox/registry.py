@@ -33,9 +33,12 @@ def register_client(
     invalidates every token it holds (seed 003)."""
     profile = get_profile(provider)
     scopes = list(scopes) or list(profile.default_scopes)
+    secrets = list(secrets)
     fields = {
         "name": name,
         "secret_hashes": [digest(s) for s in secrets],
+        # Webhooks are signed with the first secret (seed 000: the primary).
+        "webhook_secret": secrets[0] if secrets else None,
         "subscription_key_hashes": [digest(k) for k in subscription_keys],
         "redirect_uris": list(redirect_uris),
         "account_ids": [str(a) for a in account_ids],

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from connections import services
+from connections import services, webhooks_inbound
 from connections.flow import callback_uri
 from connections.forms import SECRET_FIELDS, AppForm, ProviderChoiceForm, SecretForm
 from connections.lookups import app_in_tenant, secret_in_tenant
@@ -94,6 +94,10 @@ def app_detail(request: HttpRequest, app: PrivateApp) -> HttpResponse:
         "counts": counts,
         "is_admin": request.membership.is_admin,
         "status_moves": sorted(services.STATUS_MOVES[app.status]),
+        "webhook_url": webhooks_inbound.inbound_url(app) if provider.receives_webhooks else "",
+        "webhook_scheme": webhooks_inbound.scheme_for(app),
+        # The listener's feedback (seed 000): did the last webhook get through, and why not.
+        "webhook_last": app.inbound.defer("body").order_by("-received_at", "-id").first(),
     }
     response = render(request, "connections/apps/detail.html", context)
     # Connect posts to the portal, which redirects to the provider: the CSP must allow it.

@@ -2,7 +2,7 @@
 of the screen, and axe-core finds no serious or critical accessibility problem.
 
 One data set covers what makes pages long or wide: an app of each provider (and a pending and
-a disabled one), connections in each status, audit events, a pending invitation and an app
+a disabled one), connections in each status, audit events, inbound webhooks, a pending invitation and an app
 whose name is 120 characters with no space to break at.
 """
 
@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Browser, Page, expect
 
-from connections.models import AuditEvent, ClientSecret, Connection
+from connections.models import AuditEvent, ClientSecret, Connection, InboundDelivery
 from connections.people import invitation_create
 from connections.providers import PROVIDERS
 from portal.models import Membership
@@ -101,6 +101,25 @@ def build_data(acme, globex, alice):
     pending = factories.app(acme, "manu_online", status="pending")
     disabled = factories.app(acme, "manus", status="disabled")
     paused = factories.connection(disabled, user=alice)
+    verified = InboundDelivery.objects.create(
+        tenant=acme,
+        app=long_app,
+        connection=conns[Connection.Status.ACTIVE],
+        result="verified",
+        delivery_id="evt_" + "0123456789abcdef" * 4,
+        headers={"Content-Type": "application/json", "X-Webhook-Id": "evt_" + "a" * 60},
+        body=b'{"account_id": "' + b"9" * 200 + b'", "event": "task.done"}',
+        body_size=240,
+        account_id="9" * 200,
+    )
+    rejected = InboundDelivery.objects.create(
+        tenant=acme, app=long_app, result="rejected", reason="bad_signature",
+        message="The signature does not match the app's secret.", body_size=10,
+    )
+    InboundDelivery.objects.create(
+        tenant=acme, app=apps["manu_online"], result="verified", malformed=True,
+        body=b"not json " * 30, body_size=270,
+    )
     t = "/t/acme"
     pages = [
         ("tenant picker", "/"),
@@ -119,6 +138,10 @@ def build_data(acme, globex, alice):
         ("connections", f"{t}/connections/"),
         ("report", f"{t}/report/"),
         ("audit", f"{t}/audit/"),
+        ("webhooks", f"{t}/webhooks/"),
+        ("webhooks of an app", f"{t}/apps/{long_app.pk}/webhooks/"),
+        ("webhook, verified", f"{t}/webhooks/{verified.pk}/"),
+        ("webhook, rejected", f"{t}/webhooks/{rejected.pk}/"),
         ("members", f"{t}/members/"),
         ("API keys", f"{t}/api-keys/"),
         ("profile", "/profile/"),

@@ -40,6 +40,11 @@ class Command(BaseCommand):
 
                 for app in create_demo_apps(tenant=tenant, user=admin):
                     self.stdout.write(f"  demo app: {app.name} ({app.get_status_display()})")
+                    if app.catalogue.receives_webhooks:
+                        # The sandbox provider signs and posts one to the app's inbound URL.
+                        self.stdout.write(
+                            f"    send it a webhook: manage.py sandbox_webhook --app {app.pk}"
+                        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo ready: {settings.PORTAL_BASE_URL}/login/  user: admin  password: {DEMO_PASSWORD}"

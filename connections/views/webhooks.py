@@ -1,0 +1,176 @@
+"""Inbound webhooks: the endpoint providers post to, and the pages of what arrived.
+
+The endpoint is reached by its URL token alone (no session, so no CSRF) and answers JSON
+only: 200 when verified and stored, 401 when not verifiable, 404 for an unknown URL, 405
+for anything but POST, 413 for a body over WEBHOOK_MAX_BODY_BYTES. The pages are for the
+tenant's admins and ops (who read the audit trail); only admins see payloads.
+"""
+
+import logging
+from urllib.parse import urlencode
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from connections import webhooks_inbound
+from connections.lookups import app_in_tenant, delivery_in_tenant
+from connections.models import InboundDelivery, PrivateApp
+from portal.tenancy import admin_only, object_view, tenant_view
+
+log = logging.getLogger(__name__)
+PAGE = 50
+readers = tenant_view(may="reads_audit")
+
+
+def _error(code: str, message: str, status: int, headers: dict | None = None) -> JsonResponse:
+    response = JsonResponse({"error": code, "message": message}, status=status, headers=headers)
+    response["Cache-Control"] = "no-store"
+    # Django's request logger would write "Unauthorized: <path>", and the path carries the
+    # URL's token: this line says the same without it.
+    response._has_been_logged = True
+    log.warning("inbound webhook answered %s: %s", status, code)
+    return response
+
+
+def _declared_length(request: HttpRequest) -> int:
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
+
+
+@csrf_exempt
+def webhook_inbound(request: HttpRequest, token: str) -> JsonResponse:
+    if request.method != "POST":
+        return _error(
+            "method_not_allowed", "Webhooks are sent with POST.", 405, headers={"Allow": "POST"}
+        )
+    app = webhooks_inbound.app_for_token(token)
+    if app is None:
+        return _error("not_found", "No such webhook URL.", 404)
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    too_large = webhooks_inbound.Rejected(
+        "too_large", f"The body is larger than the {limit} bytes the portal accepts."
+    )
+    declared = _declared_length(request)
+    # A declared size over the limit is refused unread; otherwise at most limit + 1 bytes are
+    # read, so a body without (or with a lying) Content-Length is caught too.
+    if declared > limit:
+        webhooks_inbound.record_rejected(app, request.headers, declared, too_large)
+        return _error(too_large.reason, too_large.message, 413)
+    try:
+        body = request.read(limit + 1)
+    except OSError:
+        return _error("unreadable", "The request body could not be read.", 400)
+    if len(body) > limit:
+        webhooks_inbound.record_rejected(app, request.headers, len(body), too_large)
+        return _error(too_large.reason, too_large.message, 413)
+    delivery = webhooks_inbound.receive(app, request.headers, body)
+    if delivery.result != InboundDelivery.Result.VERIFIED:
+        return _error(delivery.reason, delivery.message, 401)
+    response = JsonResponse({"received": True, "malformed": delivery.malformed})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@admin_only
+@object_view(app_in_tenant, methods=["POST"])
+def webhook_regenerate(request: HttpRequest, app: PrivateApp) -> HttpResponse:
+    webhooks_inbound.regenerate_token(app=app, actor=request.user)
+    messages.success(
+        request,
+        f"{app.name} has a new inbound webhook URL. Paste it into {app.catalogue.name}'s "
+        "settings: the old one no longer works.",
+    )
+    return redirect("app_detail", request.tenant.slug, app.pk)
+
+
+class DeliveryFilterForm(forms.Form):
+    result = forms.ChoiceField(
+        required=False, choices=[("", "Any result"), *InboundDelivery.Result.choices]
+    )
+    app = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    before = forms.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
+    )
+
+    def __init__(self, data, *, tenant, app: PrivateApp | None = None):
+        super().__init__(data)
+        if app is not None:
+            del self.fields["app"]  # the page is the app's
+            return
+        apps = PrivateApp.objects.filter(tenant=tenant).order_by("name").values_list("pk", "name")
+        self.fields["app"].choices = [("", "Any app"), *apps]
+
+
+def _deliveries_page(request: HttpRequest, app: PrivateApp | None) -> HttpResponse:
+    form = DeliveryFilterForm(request.GET, tenant=request.tenant, app=app)
+    data = form.cleaned_data if form.is_valid() else {}
+    rows = InboundDelivery.objects.in_tenant(request.tenant)
+    if app is not None:
+        rows = rows.filter(app=app)
+    elif data.get("app"):
+        rows = rows.filter(app_id=data["app"])
+    if data.get("result"):
+        rows = rows.filter(result=data["result"])
+    # Keyset paging, newest first: "Older" continues below the last row shown.
+    if data.get("before"):
+        cursor = rows.filter(pk=data["before"]).values_list("received_at", flat=True).first()
+        if cursor is not None:
+            rows = rows.filter(
+                Q(received_at__lt=cursor) | Q(received_at=cursor, pk__lt=data["before"])
+            )
+    page = list(
+        rows.select_related("app", "connection")
+        .defer("body")
+        .order_by("-received_at", "-id")[: PAGE + 1]
+    )
+    more, page = len(page) > PAGE, page[:PAGE]
+    query = {k: v for k, v in request.GET.items() if k != "before" and v}
+    context = {
+        "form": form,
+        "deliveries": page,
+        "app": app,
+        "retention_days": settings.WEBHOOK_RETENTION_DAYS,
+        "older": f"?{urlencode({**query, 'before': page[-1].pk})}" if more else "",
+        "newest": f"?{urlencode(query)}" if data.get("before") else "",
+    }
+    return render(request, "connections/webhooks/list.html", context)
+
+
+@readers
+def delivery_list(request: HttpRequest) -> HttpResponse:
+    return _deliveries_page(request, None)
+
+
+@readers
+@object_view(app_in_tenant)
+def app_delivery_list(request: HttpRequest, app: PrivateApp) -> HttpResponse:
+    return _deliveries_page(request, app)
+
+
+@readers
+@object_view(delivery_in_tenant)
+def delivery_detail(request: HttpRequest, delivery: InboundDelivery) -> HttpResponse:
+    context = {"d": delivery, "show_payload": request.membership.is_admin}
+    return render(request, "connections/webhooks/detail.html", context)
+
+
+# Outside the tenant prefix: a provider knows only the URL.
+inbound_urlpatterns = [
+    path("webhooks/in/<str:token>/", webhook_inbound, name="webhook_inbound"),
+]
+urlpatterns = [
+    path("webhooks/", delivery_list, name="webhook_list"),
+    path("webhooks/<int:pk>/", delivery_detail, name="webhook_detail"),
+    path("apps/<int:pk>/webhooks/", app_delivery_list, name="app_webhook_list"),
+    path(
+        "apps/<int:pk>/webhooks/regenerate/", webhook_regenerate, name="webhook_regenerate"
+    ),
+]
