@@ -2,7 +2,8 @@
 signs, and store what arrived.
 
 A provider signs with HMAC-SHA256 and a client secret of the app (the primary only where the
-catalogue says so), over "<timestamp>.<body>" when it sends a timestamp, else over the body.
+catalogue says so), over "<delivery id>.<timestamp>.<body>" with the parts it sends (the id
+signed too, so a captured request cannot be replayed under another id within the tolerance).
 A verified delivery keeps its body; a rejected one keeps only why, never the body: nobody
 vouches for it, and a stranger who found the URL must not be able to fill the page with text.
 
@@ -180,7 +181,6 @@ def verify(app: PrivateApp, headers, body: bytes, *, now: float | None = None) -
     raw = headers.get(scheme.signature_header) or ""
     if not raw:
         raise Rejected("missing_signature", f"No {scheme.signature_header} header.")
-    content = body
     stamp = ""
     if scheme.timestamp_header:
         stamp = headers.get(scheme.timestamp_header) or ""
@@ -188,7 +188,11 @@ def verify(app: PrivateApp, headers, body: bytes, *, now: float | None = None) -
             raise Rejected("missing_timestamp", f"No {scheme.timestamp_header} header.")
         if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
             raise Rejected("bad_timestamp", f"{scheme.timestamp_header} is not a Unix time.")
-        content = stamp.encode() + b"." + body
+    sent_id = headers.get(scheme.id_header) or "" if scheme.id_header else ""
+    if scheme.id_header and not sent_id:
+        raise Rejected("missing_delivery_id", f"No {scheme.id_header} header.")
+    prefix = "".join(f"{part}." for part in (sent_id, stamp) if part)
+    content = prefix.encode() + body
     if not _matches(_signatures(raw, scheme), secrets, content):
         raise Rejected("bad_signature", "The signature does not match the app's secret.")
     # After the signature: a timestamp that was signed is the sender's, not a stranger's.
@@ -201,11 +205,10 @@ def verify(app: PrivateApp, headers, body: bytes, *, now: float | None = None) -
                 "stale_timestamp",
                 f"Signed {when}; at most {scheme.tolerance_seconds} s either way are accepted.",
             )
-    delivery_id = ""
-    if scheme.id_header:
-        delivery_id = clean(headers.get(scheme.id_header) or "")
-        if not delivery_id:
-            raise Rejected("missing_delivery_id", f"No {scheme.id_header} header.")
+    delivery_id = clean(sent_id)
+    if scheme.id_header and not delivery_id:  # nothing left of it to tell a replay by
+        raise Rejected("missing_delivery_id", f"No usable {scheme.id_header} header.")
+    if delivery_id:
         if app.inbound.filter(result=Result.VERIFIED, delivery_id=delivery_id).exists():
             raise Rejected(
                 "replayed", f"Delivery {delivery_id} was already received.", delivery_id

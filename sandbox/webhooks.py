@@ -25,8 +25,13 @@ class CannotSign(Exception):
     """The provider sends no webhooks, or the client has no secret to sign with."""
 
 
-def signature(secret: str, body: bytes, *, timestamp: str = "", encoding: str = "hex") -> str:
-    content = f"{timestamp}.".encode() + body if timestamp else body
+def signature(
+    secret: str, body: bytes, *, timestamp: str = "", delivery_id: str = "", encoding: str = "hex"
+) -> str:
+    # "<id>.<timestamp>.<body>" (the parts it sends): the id is signed too, so a captured
+    # request cannot be replayed under a new id.
+    prefix = "".join(f"{part}." for part in (delivery_id, timestamp) if part)
+    content = prefix.encode() + body
     mac = hmac.new(secret.encode(), content, hashlib.sha256).digest()
     return base64.b64encode(mac).decode() if encoding == "base64" else mac.hex()
 
@@ -49,10 +54,11 @@ def signed_headers(
     if profile.webhook_timestamp_header:
         stamp = str(int(time.time()) if timestamp is None else timestamp)
         headers[profile.webhook_timestamp_header] = stamp
-    if profile.webhook_id_header:
-        headers[profile.webhook_id_header] = delivery_id or f"evt_{uuid.uuid4().hex}"
+    delivery_id = delivery_id or f"evt_{uuid.uuid4().hex}" if profile.webhook_id_header else ""
+    if delivery_id:
+        headers[profile.webhook_id_header] = delivery_id
     headers[profile.webhook_signature_header] = signature(
-        secret, body, timestamp=stamp, encoding=profile.webhook_encoding
+        secret, body, timestamp=stamp, delivery_id=delivery_id, encoding=profile.webhook_encoding
     )
     return headers
 

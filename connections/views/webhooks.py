@@ -54,6 +54,13 @@ def webhook_inbound(request: HttpRequest, token: str) -> JsonResponse:
     app = webhooks_inbound.app_for_token(token)
     if app is None:
         return _error("not_found", "No such webhook URL.", 404)
+    if app.status == PrivateApp.Status.DISABLED:
+        # Paused like its connections: the sender hears it at once (seed 000's feedback).
+        paused = webhooks_inbound.Rejected(
+            "app_disabled", f"{app.name} is disabled in the portal; an admin can enable it."
+        )
+        webhooks_inbound.record_rejected(app, request.headers, _declared_length(request), paused)
+        return _error(paused.reason, paused.message, 409)
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     too_large = webhooks_inbound.Rejected(
         "too_large", f"The body is larger than the {limit} bytes the portal accepts."

@@ -9,9 +9,7 @@ from connections import services
 from connections.webhooks_inbound import inbound_path
 from sandbox.webhooks import signed_headers
 from tests import factories
-
-PRIMARY = "primary-secret-AAAAAAAA"
-SECOND = "second-secret-BBBBBBBBB"
+from tests.support.webhooks import PRIMARY, SECOND
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from connections.webhooks_inbound import inbound_path
 from sandbox.webhooks import signature
-from tests.webhooks.conftest import PRIMARY
+from tests.support.webhooks import PRIMARY
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +71,7 @@ def test_correctly_signed_garbage_is_stored_not_crashed_on(raw_client, manu_app,
     headers = {
         "X-Manu-Timestamp": stamp,
         "X-Manu-Webhook-Id": delivery_id,
-        "X-Manu-Signature": signature(PRIMARY, body, timestamp=stamp),
+        "X-Manu-Signature": signature(PRIMARY, body, timestamp=stamp, delivery_id=delivery_id),
     }
     response = raw_client.post(
         inbound_path(manu_app), data=body, content_type="application/json", headers=headers

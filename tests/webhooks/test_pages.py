@@ -6,7 +6,7 @@ from django.urls import reverse
 from connections.models import InboundDelivery
 from connections.webhooks_inbound import inbound_url
 from tests import factories
-from tests.webhooks.conftest import PRIMARY
+from tests.support.webhooks import PRIMARY
 
 pytestmark = pytest.mark.django_db
 

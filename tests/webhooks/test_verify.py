@@ -10,7 +10,7 @@ from connections import tasks
 from connections.models import AuditEvent, Connection, InboundDelivery
 from connections.webhooks_inbound import inbound_path
 from tests import factories
-from tests.webhooks.conftest import PRIMARY, SECOND
+from tests.support.webhooks import PRIMARY, SECOND
 
 pytestmark = pytest.mark.django_db
 VERIFIED, REJECTED = InboundDelivery.Result.VERIFIED, InboundDelivery.Result.REJECTED
@@ -336,3 +336,18 @@ def test_the_url_token_stays_out_of_the_logs(deliver, manu_app, caplog):
     logger.access(response, SimpleNamespace(headers=[]), environ, td(milliseconds=3))
     assert '"POST /webhooks/in/…/ HTTP/1.1" 401' in out.getvalue()
     assert token not in out.getvalue()
+
+
+def test_a_disabled_app_refuses_webhooks_with_409_and_records_why(deliver, manu_app):
+    from connections.models import PrivateApp
+
+    PrivateApp.objects.filter(pk=manu_app.pk).update(status="disabled")
+    response = deliver(manu_app, {"account_id": "1001"})
+    assert response.status_code == 409 and response.json()["error"] == "app_disabled"
+    assert only_delivery().reason == "app_disabled"
+
+
+def test_the_delivery_id_is_signed_so_a_replay_under_a_new_id_is_refused(deliver, manu_app):
+    assert deliver(manu_app, {"a": 1}, delivery_id="evt-1").status_code == 200
+    replay = deliver(manu_app, {"a": 1}, delivery_id="evt-1", headers={"X-Manu-Webhook-Id": "evt-2"})
+    assert replay.status_code == 401 and replay.json()["error"] == "bad_signature"
