@@ -3,6 +3,7 @@
 import contextvars
 from contextlib import contextmanager
 
+from connections import retention
 from connections.models import AuditEvent
 
 Kind = AuditEvent.Kind
@@ -49,16 +50,7 @@ def record(
 
 
 def prune(*, before, batch: int, max_batches: int) -> int:
-    """Delete events created before `before`, oldest first, `batch` rows per statement; the
-    number deleted. Bounded: what is left goes at the next run."""
-    deleted = 0
-    for _ in range(max_batches):
-        ids = list(
-            AuditEvent.objects.filter(created_at__lt=before)
-            .order_by("created_at")
-            .values_list("pk", flat=True)[:batch]
-        )
-        if not ids:
-            break
-        deleted += AuditEvent.objects.filter(pk__in=ids).delete()[0]
-    return deleted
+    """Delete events created before `before` (connections.retention)."""
+    return retention.delete_before(
+        AuditEvent.objects.all(), "created_at", before=before, batch=batch, max_batches=max_batches
+    )

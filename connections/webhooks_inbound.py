@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from connections import audit
+from connections import audit, retention
 from connections.models import Connection, InboundDelivery, PrivateApp, new_webhook_token
 from connections.providers import SignatureEncoding
 
@@ -302,15 +302,11 @@ def receive(app: PrivateApp, headers, body: bytes) -> InboundDelivery:
 
 
 def prune(*, before, batch: int, max_batches: int) -> int:
-    """Delete deliveries received before `before`, oldest first, in bounded batches."""
-    deleted = 0
-    for _ in range(max_batches):
-        ids = list(
-            InboundDelivery.objects.filter(received_at__lt=before)
-            .order_by("received_at")
-            .values_list("pk", flat=True)[:batch]
-        )
-        if not ids:
-            break
-        deleted += InboundDelivery.objects.filter(pk__in=ids).delete()[0]
-    return deleted
+    """Delete deliveries received before `before` (connections.retention)."""
+    return retention.delete_before(
+        InboundDelivery.objects.all(),
+        "received_at",
+        before=before,
+        batch=batch,
+        max_batches=max_batches,
+    )

@@ -6,15 +6,14 @@ read everything; members the events of their own connections. No event holds a s
 """
 
 from datetime import datetime, time, timedelta
-from urllib.parse import urlencode
 
 from django import forms
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
 from django.utils import timezone
 
+from connections import keyset
 from connections.models import AuditEvent, PrivateApp
 from portal.tenancy import any_member
 
@@ -87,35 +86,26 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET, tenant=request.tenant)
     data = form.cleaned_data if form.is_valid() else {}
     events = filtered_events(visible_events(request), data)
-    if data.get("before"):
-        cursor = events.filter(pk=data["before"]).values_list("created_at", flat=True).first()
-        if cursor is not None:
-            events = events.filter(
-                Q(created_at__lt=cursor) | Q(created_at=cursor, pk__lt=data["before"])
-            )
-    page = list(
-        events.select_related("actor", "app", "connection")
-        .only(
-            "id",
-            "kind",
-            "message",
-            "request_id",
-            "created_at",
-            "connection_id",
-            "app__name",
-            "actor__username",
-            "connection__account_name",
-            "connection__account_id",
-        )
-        .order_by("-created_at", "-id")[: PAGE + 1]
+    rows = events.select_related("actor", "app", "connection").only(
+        "id",
+        "kind",
+        "message",
+        "request_id",
+        "created_at",
+        "connection_id",
+        "app__name",
+        "actor__username",
+        "connection__account_name",
+        "connection__account_id",
     )
-    more, page = len(page) > PAGE, page[:PAGE]
-    query = {k: v for k, v in request.GET.items() if k != "before" and v}
+    page = keyset.newest_first(
+        rows, "created_at", before=data.get("before"), query=request.GET.dict(), per_page=PAGE
+    )
     context = {
         "form": form,
-        "events": page,
-        "older": f"?{urlencode({**query, 'before': page[-1].pk})}" if more else "",
-        "newest": f"?{urlencode(query)}" if data.get("before") else "",
+        "events": page["rows"],
+        "older": page["older"],
+        "newest": page["newest"],
     }
     return render(request, "connections/audit/list.html", context)
 

@@ -7,18 +7,16 @@ tenant's admins and ops (who read the audit trail); only admins see payloads.
 """
 
 import logging
-from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from connections import webhooks_inbound
+from connections import keyset, webhooks_inbound
 from connections.lookups import app_in_tenant, delivery_in_tenant
 from connections.models import InboundDelivery, PrivateApp
 from portal.tenancy import admin_only, object_view, tenant_view
@@ -126,27 +124,20 @@ def _deliveries_page(request: HttpRequest, app: PrivateApp | None) -> HttpRespon
         rows = rows.filter(app_id=data["app"])
     if data.get("result"):
         rows = rows.filter(result=data["result"])
-    # Keyset paging, newest first: "Older" continues below the last row shown.
-    if data.get("before"):
-        cursor = rows.filter(pk=data["before"]).values_list("received_at", flat=True).first()
-        if cursor is not None:
-            rows = rows.filter(
-                Q(received_at__lt=cursor) | Q(received_at=cursor, pk__lt=data["before"])
-            )
-    page = list(
-        rows.select_related("app", "connection")
-        .defer("body")
-        .order_by("-received_at", "-id")[: PAGE + 1]
+    page = keyset.newest_first(
+        rows.select_related("app", "connection").defer("body"),
+        "received_at",
+        before=data.get("before"),
+        query=request.GET.dict(),
+        per_page=PAGE,
     )
-    more, page = len(page) > PAGE, page[:PAGE]
-    query = {k: v for k, v in request.GET.items() if k != "before" and v}
     context = {
         "form": form,
-        "deliveries": page,
+        "deliveries": page["rows"],
         "app": app,
         "retention_days": settings.WEBHOOK_RETENTION_DAYS,
-        "older": f"?{urlencode({**query, 'before': page[-1].pk})}" if more else "",
-        "newest": f"?{urlencode(query)}" if data.get("before") else "",
+        "older": page["older"],
+        "newest": page["newest"],
     }
     return render(request, "connections/webhooks/list.html", context)
 
