@@ -226,11 +226,8 @@ class Table:
     base_query: dict
     #: every row that matches, sorted (the CSV and JSON read it)
     filtered: QuerySet
-
-    @property
-    def filtering(self) -> bool:
-        """Some filter narrows the rows (sorting and paging do not)."""
-        return any(self.base_query.get(name) not in (None, "") for name in FILTERS)
+    #: some filter narrows the rows (sorting and paging do not)
+    filtering: bool
 
     def link(self, **changes) -> str:
         params = {**self.base_query, **changes}
@@ -298,13 +295,21 @@ def connection_table(
     )
     per_page = form.filters.get("per_page") or DEFAULT_PER_PAGE
     paginator = Paginator(filtered.values_list("pk", flat=True), per_page)
-    if known_total is not None and not any(form.filters.get(f) for f in FILTERS):
+    filtering = any(form.filters.get(f) not in (None, "") for f in FILTERS)
+    if known_total is not None and not filtering:
         paginator.count = known_total  # unfiltered: the caller counted these rows already
     page = paginator.get_page(data.get("page"))
     page.object_list = page_rows(list(page.object_list))
     base = {k: v for k, v in form.filters.items() if v not in (None, "")}
     base["sort"] = form.sort_key
-    return Table(form=form, page=page, sort=form.sort_key, base_query=base, filtered=filtered)
+    return Table(
+        form=form,
+        page=page,
+        sort=form.sort_key,
+        base_query=base,
+        filtered=filtered,
+        filtering=filtering,
+    )
 
 
 def page_rows(ids: list[int]) -> list[Connection]:

@@ -19,9 +19,9 @@ def app_in_tenant(tenant, pk: int) -> PrivateApp:
 
 
 def secret_in_tenant(tenant, pk: int, secret_pk: int) -> ClientSecret:
-    """A secret of the tenant's app `pk` (the URL names both)."""
-    app = app_in_tenant(tenant, pk)
-    return get_object_or_404(app.client_secrets.select_related("app__tenant"), pk=secret_pk)
+    """A secret of the tenant's app `pk` (the URL names both), in one query."""
+    secrets = ClientSecret.objects.select_related("app__tenant")
+    return get_object_or_404(secrets, pk=secret_pk, app_id=pk, app__tenant=tenant)
 
 
 def connection_in_tenant(membership, pk: int) -> Connection:

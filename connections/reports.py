@@ -76,11 +76,14 @@ def summary(qs: QuerySet[Connection], *, tenant, now: datetime) -> Summary:
     qs = qs.order_by()
     result = Summary(by_status=dict.fromkeys(Connection.Status.values, 0))
     apps: dict[int, int] = {}
+    live: dict[int, int] = {}  # refreshable, per app: those of a disabled app are paused
     # COUNT(*), not COUNT(id): the id is not in the index, and reading it means the table.
     for app_id, status, n in qs.values_list("app_id", "status").annotate(n=Count("*")):
         result.total += n
         result.by_status[status] += n
         apps[app_id] = apps.get(app_id, 0) + n
+        if status in Connection.REFRESHABLE:
+            live[app_id] = live.get(app_id, 0) + n
     lapsing = qs.filter(lapsing_q(now, 30)).aggregate(
         # the counted column is in the index and never empty here
         lapsing_30=Count("refresh_expires_at"),
@@ -97,9 +100,10 @@ def summary(qs: QuerySet[Connection], *, tenant, now: datetime) -> Summary:
         ).count(),
         "cold": qs.filter(attention_q(Attention.COLD, tenant=tenant, now=now)).count(),
     }
-    result.paused = qs.paused().count()
     providers: dict[str, int] = {}
     for app in PrivateApp.objects.filter(pk__in=apps).order_by("name"):
+        if app.status == PrivateApp.Status.DISABLED:
+            result.paused += live.get(app.pk, 0)
         name = get_provider(app.provider).name
         result.by_app.append((app.pk, app.name, name, apps[app.pk]))
         providers[app.provider] = providers.get(app.provider, 0) + apps[app.pk]

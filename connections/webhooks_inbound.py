@@ -62,25 +62,17 @@ class Rejected(Exception):
 def scheme_for(app: PrivateApp) -> Scheme | None:
     """None: the app's provider sends no webhooks the portal knows how to verify."""
     p = app.catalogue
-    if p.generic:
-        if not app.webhook_signature_header:
-            return None
-        return Scheme(
-            signature_header=app.webhook_signature_header,
-            encoding=app.webhook_signature_encoding,
-            timestamp_header=app.webhook_timestamp_header,
-            id_header=app.webhook_id_header,
-            tolerance_seconds=p.webhook_tolerance_seconds,
-            primary_only=p.primary_secret_signs_webhooks,
-        )
-    if not p.webhook_signature_header:
+    # A generic app names its own headers and encoding (the same field names as the
+    # catalogue's); the rest is always the catalogue's.
+    own = app if p.generic else p
+    if not own.webhook_signature_header:
         return None
     return Scheme(
-        signature_header=p.webhook_signature_header,
-        encoding=p.webhook_signature_encoding,
+        signature_header=own.webhook_signature_header,
+        encoding=own.webhook_signature_encoding,
         prefix=p.webhook_signature_prefix,
-        timestamp_header=p.webhook_timestamp_header,
-        id_header=p.webhook_id_header,
+        timestamp_header=own.webhook_timestamp_header,
+        id_header=own.webhook_id_header,
         tolerance_seconds=p.webhook_tolerance_seconds,
         primary_only=p.primary_secret_signs_webhooks,
     )

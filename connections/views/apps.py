@@ -79,13 +79,14 @@ def app_detail(request: HttpRequest, app: PrivateApp) -> HttpResponse:
     counts = mine.aggregate(
         total=Count("id"), reauth=Count("id", filter=Q(status=Connection.Status.NEEDS_REAUTH))
     )
+    secrets = list(app.client_secrets.all())
     cb = callback_uri()
     provider = app.catalogue
     context = {
         "app": app,
         "provider": provider,
-        "secrets": app.client_secrets.all(),
-        "n_active_secrets": app.client_secrets.filter(revoked_at__isnull=True).count(),
+        "secrets": secrets,
+        "n_active_secrets": sum(1 for s in secrets if s.revoked_at is None),
         "secret_once": show_once.take(request, SECRET_ONCE, owner=app.pk),
         "callback_url": cb,
         "callback_missing": provider.uses_redirect and cb not in app.redirect_uris,
