@@ -63,7 +63,9 @@ def _endpoint_help(name: str, generic: str) -> Callable[[Provider], str]:
         default = getattr(p, name)
         if default:
             return f"Leave blank for {default}."
-        return f"Required: each {p.name} environment has its own host, e.g. https://acme.example.com."
+        return (
+            f"Required: each {p.name} environment has its own host, e.g. https://acme.example.com."
+        )
 
     return text
 
@@ -186,21 +188,27 @@ SPECS: tuple[FieldSpec, ...] = (
     FieldSpec(
         "webhook_signature_header",
         shown=_generic,
-        help=lambda p: "Optional: the header the provider puts its HMAC-SHA256 signature in "
-        "(signed with the app's client secret). Blank: inbound webhooks are refused.",
+        help=lambda p: (
+            "Optional: the header the provider puts its HMAC-SHA256 signature in "
+            "(signed with the app's client secret). Blank: inbound webhooks are refused."
+        ),
     ),
     FieldSpec("webhook_signature_encoding", shown=_generic),
     FieldSpec(
         "webhook_timestamp_header",
         shown=_generic,
-        help=lambda p: "Optional: a header with the Unix time of sending. When set, the "
-        "signature covers \"<timestamp>.<body>\" and old requests are refused.",
+        help=lambda p: (
+            "Optional: a header with the Unix time of sending. When set, the "
+            'signature covers "<timestamp>.<body>" and old requests are refused.'
+        ),
     ),
     FieldSpec(
         "webhook_id_header",
         shown=_generic,
-        help=lambda p: "Optional: a header with the provider's delivery id; a second delivery "
-        "with the same id is refused as a replay.",
+        help=lambda p: (
+            "Optional: a header with the provider's delivery id; a second delivery "
+            "with the same id is refused as a replay."
+        ),
     ),
     FieldSpec("application_url", help=lambda p: "For your own information."),
     FieldSpec("internal_comments"),

@@ -96,7 +96,10 @@ class AppForm(forms.ModelForm):
     application_url = url_field("Application URL")
     token_rate_limit = forms.IntegerField(
         # The limiter keeps a stamp per request of the window: a bounded number of them.
-        required=False, min_value=1, max_value=10_000, label="Token requests allowed"
+        required=False,
+        min_value=1,
+        max_value=10_000,
+        label="Token requests allowed",
     )
     token_rate_window = forms.IntegerField(
         required=False, min_value=1, max_value=86_400, label="Per how many seconds"

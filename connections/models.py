@@ -32,6 +32,12 @@ def sha256_hex(value: str) -> str:
 header_name = RegexValidator(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "Not a valid HTTP header name.")
 
 
+def default_listener_events() -> list[str]:
+    from connections.webhook_events import DEFAULT_EVENTS
+
+    return list(DEFAULT_EVENTS)
+
+
 def new_webhook_token() -> tuple[str, str]:
     """A fresh inbound-URL token and the hash it is looked up by."""
     token = secrets.token_urlsafe(32)
@@ -62,9 +68,7 @@ class PrivateApp(models.Model):
     client_auth = models.CharField(
         max_length=10, choices=ClientAuth.choices, default=ClientAuth.FORM
     )
-    pkce_mode = models.CharField(
-        max_length=12, choices=PkceMode.choices, default=PkceMode.SECRET
-    )
+    pkce_mode = models.CharField(max_length=12, choices=PkceMode.choices, default=PkceMode.SECRET)
     account_ids = models.JSONField(default=list, blank=True)
     redirect_uris = models.JSONField(default=list, blank=True)
     scopes = models.JSONField(default=list, blank=True)
@@ -110,6 +114,15 @@ class PrivateApp(models.Model):
         max_length=100, blank=True, validators=[header_name]
     )
     webhook_id_header = models.CharField(max_length=100, blank=True, validators=[header_name])
+    # Outbound: the tenant's own listener, which hears relayed provider webhooks and the
+    # portal's events about this app's connections (connections.webhooks_outbound).
+    listener_url = models.URLField(max_length=500, blank=True)
+    #: relay a provider's webhook while its request waits, and answer with the listener's status
+    listener_sync = models.BooleanField(default=False)
+    #: the event types sent to the listener (connections.webhook_events.EventType values)
+    listener_events = models.JSONField(default=default_listener_events, blank=True)
+    #: "refresh token lapsing" is sent this many days before the refresh token expires
+    lapse_warning_days = models.PositiveSmallIntegerField(default=7)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -436,6 +449,9 @@ class AuditEvent(models.Model):
         ROLE_CHANGED = "role_changed", "Role changed"
         MEMBER_REMOVED = "member_removed", "Person removed"
         WEBHOOK_URL_REGENERATED = "webhook_url_regenerated", "Inbound webhook URL regenerated"
+        WEBHOOK_LISTENER_CHANGED = "webhook_listener_changed", "Webhook listener changed"
+        WEBHOOK_SECRET_ROTATED = "webhook_secret_rotated", "Webhook signing secret rotated"
+        WEBHOOK_REDELIVERED = "webhook_redelivered", "Webhook redelivered"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="events")
     app = models.ForeignKey(
@@ -576,3 +592,109 @@ class InboundDelivery(models.Model):
     def body_text(self) -> str:
         """The body for the page: as received, undecodable bytes shown replaced."""
         return bytes(self.body or b"").decode("utf-8", errors="replace")
+
+
+class SigningSecret(models.Model):
+    """A secret the portal signs an app's outbound deliveries with (Standard Webhooks: whsec_
+    and base64). Rotating leaves the old one signing too until expires_at, so a listener can
+    switch over without missing a delivery."""
+
+    app = models.ForeignKey(PrivateApp, on_delete=models.CASCADE, related_name="signing_secrets")
+    value = EncryptedTextField()
+    last_four = models.CharField(max_length=4)
+    created_at = models.DateTimeField(default=timezone.now)
+    #: null: current; otherwise it stops signing at this time
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"whsec_…{self.last_four}"
+
+
+class OutboundDelivery(models.Model):
+    """One message to an app's listener: a relayed provider webhook or a portal event, with
+    its webhook-id fixed across attempts (the listener's idempotency key)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    app = models.ForeignKey(PrivateApp, on_delete=models.CASCADE, related_name="outbound")
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    #: the provider's webhook this relays; null for a portal event
+    inbound = models.ForeignKey(
+        InboundDelivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="relays"
+    )
+    event_type = models.CharField(max_length=40, db_index=True)
+    #: webhook-id: the same on every attempt and redelivery
+    message_id = models.CharField(max_length=40, unique=True)
+    #: what makes an event happen once (a connection's mark, a token's expiry); blank: none
+    event_key = models.CharField(max_length=200, blank=True)
+    #: the exact JSON text that is signed and sent
+    body = models.BinaryField()
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    #: while SENDING: the claim lapses then (a worker that died leaves it for the sweep)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=255, blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="outbound_tenant_time_idx"),
+            models.Index(fields=["app", "-created_at", "-id"], name="outbound_app_time_idx"),
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="outbound_due_idx",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["app", "event_key"],
+                condition=~models.Q(event_key=""),
+                name="outbound_event_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.message_id} {self.status}"
+
+    def body_text(self) -> str:
+        return bytes(self.body or b"").decode("utf-8", errors="replace")
+
+
+class OutboundAttempt(models.Model):
+    """One try at a delivery: what the listener answered (or why there was no answer)."""
+
+    delivery = models.ForeignKey(OutboundDelivery, on_delete=models.CASCADE, related_name="tries")
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    #: the start of the listener's answer, printable characters only
+    response_excerpt = models.CharField(max_length=300, blank=True)
+    #: in the provider's request (synchronous mode), not from a worker
+    synchronous = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} {self.status_code or self.error}"

@@ -218,9 +218,7 @@ def _post(url: str, creds: Credentials, params: dict) -> requests.Response:
             params["client_secret"] = creds.secret
     kwargs = {"json": params} if creds.auth == ClientAuth.JSON else {"data": params}
     try:
-        return egress.send(
-            "POST", url, auth=auth, headers={"Accept": "application/json"}, **kwargs
-        )
+        return egress.send("POST", url, auth=auth, headers={"Accept": "application/json"}, **kwargs)
     except destinations.Refused as exc:
         raise ProviderError(ErrorKind.REJECTED, f"not sent to {url}: {exc}") from None
     except egress.TooLarge as exc:

@@ -221,9 +221,7 @@ MANUS = Provider(
     "headers, base64 encoding and which secrets sign are the portal's assumption.",
     help="Create an OAuth app in Manus Integrations settings (Team accounts only). PKCE + "
     "secret is recommended for servers; PKCE alone is for public clients without a secret.",
-    notes=(
-        "Token and revoke endpoints allow 60 requests per minute per client id.",
-    ),
+    notes=("Token and revoke endpoints allow 60 requests per minute per client id.",),
 )
 
 MANHATTAN_ACTIVE = Provider(

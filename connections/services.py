@@ -218,7 +218,10 @@ def secret_replace(*, old: ClientSecret, actor, value: str, label: str = "") -> 
     old.save(update_fields=["revoked_at", "is_primary"])
     new = _new_secret(app=old.app, actor=actor, value=value, label=label, replacing=old)
     _secret_event(
-        audit.Kind.SECRET_REVOKED, secret=old, actor=actor, what=f"revoked: replaced by {new.masked}"
+        audit.Kind.SECRET_REVOKED,
+        secret=old,
+        actor=actor,
+        what=f"revoked: replaced by {new.masked}",
     )
     return new
 

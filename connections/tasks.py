@@ -9,7 +9,14 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.utils import timezone
 
-from connections import activity, alerts, audit, webhooks_inbound
+from connections import (
+    activity,
+    alerts,
+    audit,
+    webhook_events,
+    webhooks_inbound,
+    webhooks_outbound,
+)
 from connections.lifecycle import (
     Outcome,
     connection_refresh,
@@ -94,9 +101,40 @@ def prune_audit_events() -> int:
 
 @shared_task(name="connections.prune_inbound_webhooks")
 def prune_inbound_webhooks() -> int:
-    """Delete inbound deliveries older than WEBHOOK_RETENTION_DAYS, in bounded batches."""
+    """Delete deliveries, inbound and outbound (but those still on their way), older than
+    WEBHOOK_RETENTION_DAYS, in bounded batches."""
     before = timezone.now() - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
-    return webhooks_inbound.prune(before=before, batch=PRUNE_BATCH, max_batches=PRUNE_MAX_BATCHES)
+    sizes = {"batch": PRUNE_BATCH, "max_batches": PRUNE_MAX_BATCHES}
+    return webhooks_outbound.prune(before=before, **sizes) + webhooks_inbound.prune(
+        before=before, **sizes
+    )
+
+
+#: deliveries one task sends in a row for a tenant whose slot it holds
+DRAIN_LIMIT = 50
+SWEEP_BATCH = 500
+
+
+@shared_task(name="connections.deliver_webhook")
+def deliver_webhook(delivery_id: int) -> int:
+    return webhooks_outbound.drain(delivery_id, limit=DRAIN_LIMIT)
+
+
+@shared_task(name="connections.send_due_webhooks")
+def send_due_webhooks() -> int:
+    """Put back claims whose worker died, then queue due deliveries (retries, and any whose
+    first queueing the broker lost), a few per tenant."""
+    webhooks_outbound.release_lapsed()
+    due = webhooks_outbound.due(limit=SWEEP_BATCH)
+    with current_app.producer_or_acquire() as producer:
+        for pk in due:
+            deliver_webhook.apply_async((pk,), producer=producer)
+    return len(due)
+
+
+@shared_task(name="connections.emit_lapsing_events")
+def emit_lapsing_events() -> int:
+    return webhook_events.emit_lapsing(now=timezone.now())
 
 
 @worker_ready.connect

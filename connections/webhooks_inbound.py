@@ -202,9 +202,7 @@ def verify(app: PrivateApp, headers, body: bytes, *, now: float | None = None) -
         raise Rejected("missing_delivery_id", f"No usable {scheme.id_header} header.")
     if delivery_id:
         if app.inbound.filter(result=Result.VERIFIED, delivery_id=delivery_id).exists():
-            raise Rejected(
-                "replayed", f"Delivery {delivery_id} was already received.", delivery_id
-            )
+            raise Rejected("replayed", f"Delivery {delivery_id} was already received.", delivery_id)
     return delivery_id
 
 
@@ -278,9 +276,7 @@ def record_verified(app: PrivateApp, headers, body: bytes, delivery_id: str) -> 
             )
     except IntegrityError:
         # The same id arrived twice at once: the other request stored it.
-        replay = Rejected(
-            "replayed", f"Delivery {delivery_id} was already received.", delivery_id
-        )
+        replay = Rejected("replayed", f"Delivery {delivery_id} was already received.", delivery_id)
         return record_rejected(app, headers, len(body), replay)
 
 

@@ -185,6 +185,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # just freed up; its default 1 s capped a worker at `concurrency` tasks per second.
         "polling_interval": 0.05,
     }
+# Deliveries to tenants' listeners have their own worker (a thread pool: they wait on the
+# network), so a slow listener never holds up a refresh.
+CELERY_TASK_ROUTES = {"connections.deliver_webhook": {"queue": "webhooks"}}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -271,6 +274,20 @@ AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 # The largest webhook body the portal accepts (a larger one is answered 413, not read).
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
+# Outbound deliveries to tenants' listeners (connections/webhooks_outbound.py): the most one
+# attempt may take, connect to last byte; the same while a provider's request waits
+# (synchronous mode); a tenant's deliveries in flight at once (one tenant's slow listener holds
+# at most this many of the webhook worker's threads); attempts before a delivery fails; the
+# backoff (base × 4^n, capped, with jitter); how long a rotated signing secret keeps signing.
+WEBHOOK_DEADLINE = env.float("WEBHOOK_DEADLINE", default=10.0)
+WEBHOOK_SYNC_DEADLINE = env.float("WEBHOOK_SYNC_DEADLINE", default=5.0)
+WEBHOOK_TENANT_IN_FLIGHT = env.int("WEBHOOK_TENANT_IN_FLIGHT", default=2)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=6 * 3600.0)
+WEBHOOK_SECRET_OVERLAP_HOURS = env.float("WEBHOOK_SECRET_OVERLAP_HOURS", default=24.0)
+# The sweep sends due retries (and anything the broker lost) this often.
+WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=5.0)
 # The weekly digest lists refresh tokens ending within this many days.
 DIGEST_LAPSING_DAYS = env.int("DIGEST_LAPSING_DAYS", default=30)
 # /metrics: scraped from these networks, or with `Authorization: Bearer <METRICS_TOKEN>`.
@@ -295,6 +312,8 @@ CELERY_BEAT_SCHEDULE = {
     "send-expiry-digests": {"task": "connections.send_expiry_digests", "schedule": 3600.0},
     "prune-audit-events": {"task": "connections.prune_audit_events", "schedule": 86400.0},
     "prune-inbound-webhooks": {"task": "connections.prune_inbound_webhooks", "schedule": 86400.0},
+    "send-due-webhooks": {"task": "connections.send_due_webhooks", "schedule": WEBHOOK_SWEEP_SECONDS},
+    "emit-lapsing-events": {"task": "connections.emit_lapsing_events", "schedule": 3600.0},
 }
 
 # --- Beat lock (portal/single_beat.py) ---

@@ -47,14 +47,11 @@ def acquire(conn: Connection, *, owner: str) -> bool:
     """Take the lease only if the row is still the version the caller read and no live lease
     exists; records which refresh token is about to be sent (its hash). On success
     conn.version is the row's new version."""
-    taken = (
-        Connection.objects.filter(free(), pk=conn.pk, version=conn.version)
-        .update(
-            lease_owner=owner,
-            lease_expires_at=db_now_plus(settings.REFRESH_LEASE_SECONDS),
-            inflight_refresh_hash=conn.refresh_token_hash,
-            version=F("version") + 1,
-        )
+    taken = Connection.objects.filter(free(), pk=conn.pk, version=conn.version).update(
+        lease_owner=owner,
+        lease_expires_at=db_now_plus(settings.REFRESH_LEASE_SECONDS),
+        inflight_refresh_hash=conn.refresh_token_hash,
+        version=F("version") + 1,
     )
     if taken:
         conn.version += 1

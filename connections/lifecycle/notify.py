@@ -1,35 +1,17 @@
 """Telling a tenant's people when one of them has to act: queued here, sent by connections.alerts.
 
-Notices are side effects: they leave only after the state they describe is committed, from a
-task, never while a lease is held or a request waits on SMTP (EMAIL_TIMEOUT bounds the task).
+Notices are side effects (connections.side_effects): they leave only after the state they
+describe is committed, from a task, never while a lease is held or a request waits on SMTP
+(EMAIL_TIMEOUT bounds the task).
 """
 
 import logging
-import threading
-from contextlib import contextmanager
 
-from django.db import transaction
 from django.urls import reverse
 
+from connections.side_effects import after
+
 log = logging.getLogger(__name__)
-_held = threading.local()
-
-
-@contextmanager
-def after_lease():
-    """Notices raised inside the block are queued when it ends: a refresh wraps its lease in
-    it, so nothing leaves while the lease is held."""
-    outer = getattr(_held, "queue", None)
-    if outer is not None:  # already inside one: the outermost block queues
-        yield
-        return
-    _held.queue = []
-    try:
-        yield
-    finally:
-        queued, _held.queue = _held.queue, None
-        for queue in queued:
-            transaction.on_commit(queue)
 
 
 def tell(
@@ -47,11 +29,7 @@ def tell(
         except Exception:  # noqa: BLE001 - a broker hiccup must never undo a stored token
             log.exception("could not queue an alert for %s", tenant.slug)
 
-    held = getattr(_held, "queue", None)
-    if held is not None:
-        held.append(queue)
-    else:
-        transaction.on_commit(queue)
+    after(queue)
 
 
 def connection_path(conn) -> str:

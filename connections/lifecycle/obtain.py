@@ -11,6 +11,7 @@ from connections.lifecycle.provider_calls import call_with_secrets, service_gran
 from connections.lifecycle.revoke import revoke_tokens
 from connections.lifecycle.store import token_fields
 from connections.models import AuditEvent, AuthorizationAttempt, Connection, PrivateApp
+from connections.webhook_events import EventType, emit
 
 Kind = AuditEvent.Kind
 
@@ -171,9 +172,12 @@ def obtain_from_code(
         target = _same_account(app, account.get("account_id"), user=attempt.user)
     elif target is None:
         target = _same_account(app, account.get("account_id"), user=attempt.user)
-        message = "Reconnected: the account already had this connection." if target else "Connected."
+        message = (
+            "Reconnected: the account already had this connection." if target else "Connected."
+        )
     else:
         message = "Reconnected."
+    before = target.status if target is not None else None
     conn = _save_connection(
         app=app,
         kind=Connection.Kind.USER,
@@ -191,6 +195,7 @@ def obtain_from_code(
         request_id=tokens.request_id,
         message=message,
     )
+    _announce(conn, before)
     return conn
 
 
@@ -202,11 +207,13 @@ def obtain_service_token(
         app, service_grant(app), rate_limit_wait=provider_calls.INTERACTIVE_RATE_LIMIT_WAIT
     )
     account = app.service_username or app.client_id
+    target = connection or _same_account(app, account)
+    before = target.status if target is not None else None
     conn = _save_connection(
         app=app,
         kind=Connection.Kind.SERVICE,
         tokens=tokens,
-        connection=connection or _same_account(app, account),
+        connection=target,
         user=actor,
         account_id=account,
         account_name=account,
@@ -220,7 +227,17 @@ def obtain_service_token(
         request_id=tokens.request_id,
         message="Service-account token obtained.",
     )
+    _announce(conn, before)
     return conn
+
+
+def _announce(conn: Connection, before: str | None) -> None:
+    """A new connection is created; one that had stopped refreshing has recovered."""
+    key = f"{conn.pk}:{conn.version}"
+    if before is None or before == Connection.Status.REVOKED:
+        emit(EventType.CREATED, connection=conn, key=f"created:{key}")
+    elif before in (Connection.Status.NEEDS_REAUTH, Connection.Status.FAILING):
+        emit(EventType.RECOVERED, connection=conn, key=f"recovered:{key}", was=before)
 
 
 def record_failure(*, app: PrivateApp, actor, error: oauth.ProviderError, connection=None) -> None:

@@ -100,7 +100,9 @@ def within_rate_limit(
     slot = ratelimit.acquire(ratelimit.key_for(app), limit, max_wait=max_wait)
     if slot is None or slot.waited:
         metrics.inc(metrics.RATE_LIMIT_WAITS, app.provider)
-        metrics.inc(metrics.RATE_LIMIT_WAIT_SECONDS, app.provider, amount=time.monotonic() - started)
+        metrics.inc(
+            metrics.RATE_LIMIT_WAIT_SECONDS, app.provider, amount=time.monotonic() - started
+        )
     if slot is None:
         raise ProviderError(
             ErrorKind.RATE_LIMITED,

@@ -12,6 +12,7 @@ from django.utils import timezone
 from connections import audit
 from connections.lifecycle.notify import tell
 from connections.models import AuditEvent, Connection, PrivateApp
+from connections.webhook_events import EventType, emit
 
 MARK_TRIES = 20
 
@@ -30,6 +31,12 @@ def connections_mark_reauth(*, app: PrivateApp, why: str, actor, message: str) -
             connection=conn,
             actor=actor,
             message=message,
+        )
+        emit(
+            EventType.NEEDS_REAUTH,
+            connection=conn,
+            key=f"reauth:{pk}:{conn.version + 1}",
+            reason=why,
         )
     if marked:
         # One alert for the whole app, not one per connection: a widened scope marks them all.

@@ -16,12 +16,14 @@ from django.utils import timezone
 
 from connections import audit, metrics
 from connections.lifecycle import lease
-from connections.lifecycle.notify import after_lease, connection_path, tell
+from connections.lifecycle.notify import connection_path, tell
 from connections.lifecycle.provider_calls import call_with_secrets, renewal_call
 from connections.lifecycle.schedule import backoff
 from connections.lifecycle.store import Stored, replay_spool, store_answer
 from connections.models import AuditEvent, Connection, PrivateApp
 from connections.oauth import ErrorKind, ProviderError
+from connections.side_effects import after_lease
+from connections.webhook_events import EventType, emit
 
 log = logging.getLogger(__name__)
 Kind = AuditEvent.Kind
@@ -128,6 +130,9 @@ def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcom
         rotated=bool(tokens.refresh_token),
         reason=reason,
     )
+    emit(EventType.REFRESHED, connection=conn, reason=reason)
+    if conn.status == Status.FAILING:  # as it was when the refresh began
+        emit(EventType.RECOVERED, connection=conn, key=f"recovered:{conn.pk}:{conn.version}")
     _note_short_lived(conn, tokens)
     return Outcome.REFRESHED
 
@@ -244,6 +249,13 @@ def _schedule_retry(
         message=f"Refresh failed: {error}. {_next_try(now + delay)}",
         failures=failures,
     )
+    emit(
+        EventType.REFRESH_FAILED,
+        connection=conn,
+        error=error[:500],
+        failures=failures,
+        next_try_at=(now + delay).isoformat(),
+    )
 
 
 def _needs_reauth(conn, why: str, *, owner: str, request_id: str = "") -> Outcome:
@@ -264,6 +276,12 @@ def _needs_reauth(conn, why: str, *, owner: str, request_id: str = "") -> Outcom
         connection=conn,
         request_id=request_id,
         message=f"Re-authorisation needed: {why}.",
+    )
+    emit(
+        EventType.NEEDS_REAUTH,
+        connection=conn,
+        key=f"reauth:{conn.pk}:{conn.version + 1}",
+        reason=why,
     )
     tell(
         tenant=conn.tenant,
@@ -293,6 +311,7 @@ def _app_credentials_invalid(conn, exc: ProviderError, *, owner: str) -> Outcome
             request_id=exc.request_id,
             message="The provider rejected every client secret of this app (invalid_client).",
         )
+        emit(EventType.CREDENTIALS_REJECTED, app=app, key=f"credentials:{app.pk}:{now.isoformat()}")
         tell(
             tenant=conn.tenant,
             key=f"credentials:{app.pk}:{now.isoformat()}",

@@ -24,6 +24,7 @@ from connections.lifecycle import lease, provider_calls
 from connections.lifecycle.provider_calls import secrets_to_try, within_rate_limit
 from connections.lifecycle.schedule import backoff
 from connections.models import AuditEvent, Connection
+from connections.webhook_events import EventType, emit
 
 # With backoff from 30 s doubling to an hour, about 8 hours of tries.
 MAX_REVOKE_TRIES = 12
@@ -165,6 +166,12 @@ def disconnect(*, conn: Connection, actor, wait_seconds: float = 20.0) -> Discon
     finally:
         lease.release(conn.pk, owner=owner)
     audit.record(Kind.REVOKED, tenant=conn.tenant, connection=conn, actor=actor, message=outcome)
+    emit(
+        EventType.REVOKED,
+        connection=conn,
+        key=f"revoked:{conn.pk}:{conn.version}",
+        revoked_at_provider=state == Revocation.CONFIRMED,
+    )
     return Disconnected(outcome, state == Revocation.CONFIRMED)
 
 

@@ -182,7 +182,9 @@ def secret_add(request: HttpRequest, app: PrivateApp) -> HttpResponse:
             if old is None:
                 secret = services.secret_add(app=app, actor=request.user, value=value, label=label)
             else:
-                secret = services.secret_replace(old=old, actor=request.user, value=value, label=label)
+                secret = services.secret_replace(
+                    old=old, actor=request.user, value=value, label=label
+                )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:

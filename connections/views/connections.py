@@ -4,7 +4,6 @@ Members see and act on their own connections, admins on every connection in the 
 read everything and change nothing. Another tenant's (or another member's) connection is a 404.
 """
 
-
 from django.contrib import messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse

@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from connections import keyset, webhooks_inbound
+from connections import keyset, webhook_events, webhooks_inbound, webhooks_outbound
 from connections.lookups import app_in_tenant, delivery_in_tenant
 from connections.models import InboundDelivery, PrivateApp
 from portal.tenancy import admin_only, object_view, tenant_view
@@ -79,9 +79,28 @@ def webhook_inbound(request: HttpRequest, token: str) -> JsonResponse:
     delivery = webhooks_inbound.receive(app, request.headers, body)
     if delivery.result != InboundDelivery.Result.VERIFIED:
         return _error(delivery.reason, delivery.message, 401)
-    response = JsonResponse({"received": True, "malformed": delivery.malformed})
+    answer = {"received": True, "malformed": delivery.malformed}
+    relayed = webhook_events.relay(delivery, queue=not app.listener_sync)
+    status = 200
+    if relayed is not None and app.listener_sync:
+        answer["listener"], status = _relay_while_waiting(relayed)
+    response = JsonResponse(answer, status=status)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _relay_while_waiting(relayed) -> tuple[dict, int]:
+    """Synchronous mode: the provider hears the listener's status (seed 000's immediate
+    feedback). A redirect or no answer is a 502 (504 for the deadline); a failure is retried
+    by the portal later as usual. With the tenant's slots taken, the delivery is queued (202)."""
+    sent = webhooks_outbound.relay_now(relayed)
+    if sent is None:
+        webhook_events.queue_send(relayed.pk)
+        return {"queued": True, "message": "The listener is busy; the delivery is queued."}, 202
+    listener = {"status": sent.code, "error": sent.error, "webhook_id": relayed.message_id}
+    if sent.code is not None and not 300 <= sent.code < 400:
+        return listener, sent.code
+    return listener, 504 if sent.timed_out else 502
 
 
 @admin_only
@@ -168,7 +187,5 @@ urlpatterns = [
     path("webhooks/", delivery_list, name="webhook_list"),
     path("webhooks/<int:pk>/", delivery_detail, name="webhook_detail"),
     path("apps/<int:pk>/webhooks/", app_delivery_list, name="app_webhook_list"),
-    path(
-        "apps/<int:pk>/webhooks/regenerate/", webhook_regenerate, name="webhook_regenerate"
-    ),
+    path("apps/<int:pk>/webhooks/regenerate/", webhook_regenerate, name="webhook_regenerate"),
 ]

@@ -1,12 +1,16 @@
-"""Inbound webhook tests: apps registered as the form does, and requests signed by the
-sandbox's own signer (sandbox.webhooks), posted with the Django test client."""
+"""Webhook tests: apps registered as the form does, requests signed by the sandbox's own
+signer (sandbox.webhooks) posted with the Django test client, and deliveries heard by a
+loopback listener that verifies them with the standardwebhooks package (sandbox.listener)."""
 
 import json
 
 import pytest
 
-from connections import services
+from connections import services, webhook_listener
+from connections.webhook_events import DEFAULT_EVENTS
 from connections.webhooks_inbound import inbound_path
+from sandbox.listener import Listener
+from sandbox.listener import start as start_listener
 from sandbox.webhooks import signed_headers
 from tests import factories
 from tests.support.webhooks import PRIMARY, SECOND
@@ -70,3 +74,33 @@ def deliver(client):
         )
 
     return post
+
+
+@pytest.fixture
+def listener():
+    """A tenant's listener on loopback (sandbox.listener), verifying what it gets."""
+    heard = start_listener(Listener())
+    yield heard
+    heard.stop()
+
+
+@pytest.fixture
+def listen(alice):
+    """listen(app, listener, **settings): point the app's deliveries at the listener, which
+    is given the signing secret the portal shows once; the app, reloaded."""
+
+    def configure(app, heard, **changes):
+        fields = {
+            "listener_url": heard.url,
+            "listener_sync": False,
+            "listener_events": list(DEFAULT_EVENTS),
+            "lapse_warning_days": 7,
+            **changes,
+        }
+        secret = webhook_listener.configure(app=app, actor=alice, **fields)
+        if secret:
+            heard.secrets.append(secret)
+        app.refresh_from_db()
+        return app
+
+    return configure

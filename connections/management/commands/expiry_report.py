@@ -43,9 +43,9 @@ class Command(BaseCommand):
                 raise CommandError(f"No tenant with the slug {tenant!r}.", returncode=2)
             qs = qs.filter(tenant=found)
         now = timezone.now()
-        due = qs.filter(
-            Q(status=Connection.Status.NEEDS_REAUTH) | lapsing_q(now, within)
-        ).order_by("tenant_id", "refresh_expires_at", "id")
+        due = qs.filter(Q(status=Connection.Status.NEEDS_REAUTH) | lapsing_q(now, within)).order_by(
+            "tenant_id", "refresh_expires_at", "id"
+        )
         total = due.count()
         self.stderr.write(f"{total} connection(s) need attention; writing them…")
         written = self._write(exports.records(due), format, total)

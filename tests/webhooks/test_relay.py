@@ -1,0 +1,141 @@
+"""A verified provider webhook is relayed to the app's listener, signed the Standard Webhooks
+way, retried on 5xx and 429 (after its Retry-After), given up on, redelivered, and in
+synchronous mode answered with the listener's status."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from connections import webhooks_outbound
+from connections.models import OutboundDelivery
+from connections.webhook_events import EventType
+from sandbox.listener import Reply
+from tests import factories
+from tests.support.waiting import wait_for
+
+Status = OutboundDelivery.Status
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(settings):
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 0.05
+    settings.WEBHOOK_RETRY_MAX_SECONDS = 5
+
+
+def send_until_settled(pk: int) -> OutboundDelivery:
+    """What the worker does, in this process: attempt whenever the delivery is due."""
+
+    def settled():
+        webhooks_outbound.attempt(pk)
+        row = OutboundDelivery.objects.get(pk=pk)
+        return row if row.status in (Status.DELIVERED, Status.FAILED) else None
+
+    return wait_for(settled, timeout=20, every=0.05, message="the delivery never settled")
+
+
+def test_a_verified_webhook_reaches_the_listener_signed_with_its_connection(
+    manu_app, listener, listen, deliver, alice
+):
+    app = listen(manu_app, listener)
+    conn = factories.connection(app, user=alice, account_id="1001")
+    assert deliver(app, {"account_id": "1001", "event": "invoice.paid"}).status_code == 200
+    [relay] = OutboundDelivery.objects.filter(app=app)
+    assert relay.event_type == EventType.RECEIVED and relay.connection == conn
+    assert send_until_settled(relay.pk).status == Status.DELIVERED
+    [heard] = listener.received
+    assert heard.verified, heard.error  # standardwebhooks' own verifier accepted it
+    assert heard.headers["webhook-id"] == relay.message_id
+    data = heard.document["data"]
+    assert data["connection"]["id"] == conn.pk and data["attributed"] is True
+    assert data["payload"] == {"account_id": "1001", "event": "invoice.paid"}
+
+
+def test_a_listener_that_fails_twice_is_retried_until_it_takes_the_delivery(
+    manu_app, listener, listen, deliver
+):
+    listener.replies = [Reply(503), Reply(429, retry_after="1"), Reply(200)]
+    app = listen(manu_app, listener)
+    deliver(app, {"account_id": "nobody"})
+    relay = OutboundDelivery.objects.get(app=app)
+
+    assert webhooks_outbound.attempt(relay.pk) == Status.PENDING  # the 503
+    assert webhooks_outbound.attempt(relay.pk) is None  # not due yet: backoff
+    wait_for(lambda: webhooks_outbound.attempt(relay.pk), every=0.05)  # the 429
+    relay.refresh_from_db()
+    last_try = relay.tries.last()
+    assert relay.last_status_code == 429
+    # Retry-After: 1 is honoured: never sooner than one second after the 429.
+    assert relay.next_attempt_at >= last_try.started_at + timedelta(seconds=1)
+
+    done = send_until_settled(relay.pk)
+    assert done.status == Status.DELIVERED and done.attempts == 3
+    assert [t.status_code for t in done.tries.all()] == [503, 429, 200]
+    ids = {r.headers["webhook-id"] for r in listener.received}
+    assert ids == {relay.message_id}  # the same idempotency id on every attempt
+    assert all(r.verified for r in listener.received)  # each attempt signed afresh
+
+
+def test_a_listener_that_keeps_failing_ends_failed_and_can_be_redelivered(
+    manu_app, listener, listen, deliver, alice, settings
+):
+    settings.WEBHOOK_MAX_ATTEMPTS = 3
+    listener.replies = [Reply(500), Reply(502), Reply(504)]
+    app = listen(manu_app, listener)
+    deliver(app, {"account_id": "x"})
+    relay = OutboundDelivery.objects.get(app=app)
+    failed = send_until_settled(relay.pk)
+    assert failed.status == Status.FAILED and failed.attempts == 3
+    assert "gave up after 3 attempts" in failed.last_error
+
+    assert webhooks_outbound.redeliver(failed, actor=alice)
+    again = send_until_settled(relay.pk)
+    assert again.status == Status.DELIVERED and again.tries.count() == 4
+
+
+def test_a_refusal_other_than_429_is_final(manu_app, listener, listen, deliver):
+    listener.replies = [Reply(400)]
+    app = listen(manu_app, listener)
+    deliver(app, {"account_id": "x"})
+    relay = OutboundDelivery.objects.get(app=app)
+    done = send_until_settled(relay.pk)
+    assert done.status == Status.FAILED and done.attempts == 1
+    assert done.last_error == "the listener answered 400"
+
+
+def test_a_listener_on_a_private_address_is_never_sent_to(manu_app, listen, deliver, listener):
+    app = listen(manu_app, listener)
+    type(app).objects.filter(pk=app.pk).update(listener_url="https://10.0.0.7/hook")
+    deliver(app, {"account_id": "x"})
+    done = send_until_settled(OutboundDelivery.objects.get(app=app).pk)
+    assert done.status == Status.FAILED and done.attempts == 1
+    assert "not sent" in done.last_error and not listener.received
+
+
+def test_synchronous_mode_answers_the_provider_with_the_listeners_status(
+    manu_app, listener, listen, deliver
+):
+    listener.replies = [Reply(503), Reply(202)]
+    app = listen(manu_app, listener, listener_sync=True)
+    first = deliver(app, {"account_id": "x", "n": 1})
+    assert first.status_code == 503
+    assert first.json()["listener"]["status"] == 503
+    relay = OutboundDelivery.objects.get(app=app)
+    assert relay.status == Status.PENDING  # the portal still retries it later
+    assert relay.tries.get().synchronous
+
+    second = deliver(app, {"account_id": "x", "n": 2})
+    assert second.status_code == 202 and second.json()["received"] is True
+    assert len(listener.received) == 2
+
+
+def test_a_lapsed_claim_is_put_back_by_the_sweep(manu_app, listener, listen, deliver):
+    app = listen(manu_app, listener)
+    deliver(app, {"account_id": "x"})
+    relay = OutboundDelivery.objects.get(app=app)
+    assert webhooks_outbound.claim(relay.pk) is not None  # a worker took it, then died
+    OutboundDelivery.objects.filter(pk=relay.pk).update(
+        lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert webhooks_outbound.release_lapsed() == 1
+    assert send_until_settled(relay.pk).status == Status.DELIVERED
