@@ -1,6 +1,6 @@
 """Sending alerts: to whom, once per condition, and the weekly digest of lapsing tokens.
 
-An alert is a side effect of a committed change (queued by connections.lifecycle.notify, after
+An alert is a side effect of a committed change (queued by connections.notify, after
 the lease), sent by a task. Each names its condition with a key ("reauth:<id>:<version>",
 "credentials:<app>:<time>", "digest:<tenant>:<week>"); the key is claimed in the Notice table
 before the mail leaves, so a retried task, a repeated tick or a second worker never sends the

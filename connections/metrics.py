@@ -51,6 +51,18 @@ RATE_LIMIT_WAIT_SECONDS = Counter(
     ["provider"],
 )
 
+WEBHOOK_ATTEMPTS = Counter(
+    "portal_webhook_attempts",
+    "Attempts to deliver to tenants' listeners, by event type and what came of them "
+    "(delivered, pending: to be retried, failed: final).",
+    ["event_type", "outcome"],
+)
+WEBHOOK_SECONDS = Histogram(
+    "portal_webhook_attempt_duration_seconds",
+    "Time a listener took to answer a delivery attempt.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20),
+)
+
 
 def inc(counter: Counter, *labels: str, amount: float = 1.0) -> None:
     """Count, and never fail the work being counted (a full disk, a removed directory)."""

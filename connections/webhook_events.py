@@ -78,7 +78,7 @@ def _create(
         "timestamp": _iso(timezone.now()),
         "data": data,
     }
-    body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+    body = json.dumps(document, separators=(",", ":"), sort_keys=True, allow_nan=False).encode()
     try:
         with transaction.atomic():  # a savepoint: a duplicate key leaves the caller's work
             delivery = OutboundDelivery.objects.create(
@@ -131,6 +131,7 @@ def relay(delivery: InboundDelivery, *, queue: bool = True) -> OutboundDelivery 
     if not subscribed(app, EventType.RECEIVED):
         return None
     body = delivery.body_text()
+    payload = None if delivery.malformed else _strict(json.loads(body))
     data = {
         "app": _app_data(app),
         "connection": _connection_data(delivery.connection),
@@ -139,9 +140,10 @@ def relay(delivery: InboundDelivery, *, queue: bool = True) -> OutboundDelivery 
         "provider_delivery_id": delivery.delivery_id,
         "received_at": _iso(delivery.received_at),
         "malformed": delivery.malformed,
-        # A JSON payload is passed on as JSON; a malformed one as the text received.
-        "payload": None if delivery.malformed else json.loads(body),
-        "raw": body if delivery.malformed else None,
+        # A JSON payload is passed on as JSON; a malformed one (or one strict JSON cannot
+        # carry: NaN, 1e999) as the text received.
+        "payload": payload,
+        "raw": body if payload is None else None,
     }
     return _create(
         app, EventType.RECEIVED, data, connection=delivery.connection, inbound=delivery, queue=queue
@@ -150,6 +152,14 @@ def relay(delivery: InboundDelivery, *, queue: bool = True) -> OutboundDelivery 
 
 #: lapsing events emitted per run of the hourly task, at most
 LAPSING_BATCH = 1000
+
+
+def _strict(payload):
+    try:
+        json.dumps(payload, allow_nan=False)
+    except (ValueError, RecursionError):
+        return None
+    return payload
 
 
 def emit_lapsing(*, now) -> int:

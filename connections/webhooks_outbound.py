@@ -28,10 +28,12 @@ import requests
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from connections import audit, destinations, egress, retention
+from connections import audit, destinations, egress, metrics, retention
 from connections.models import AuditEvent, OutboundAttempt, OutboundDelivery
+from connections.notify import tell
 from connections.webhook_events import queue_send
 from connections.webhook_listener import sign, signing_values
 from connections.webhooks_inbound import clean
@@ -74,7 +76,7 @@ def claim(pk: int, *, synchronous: bool = False) -> OutboundDelivery | None:
         )
     if not taken:
         return None
-    return OutboundDelivery.objects.select_related("app").get(pk=pk)
+    return OutboundDelivery.objects.select_related("app__tenant").get(pk=pk)
 
 
 def next_due_of_tenant(tenant_id: int) -> int | None:
@@ -209,7 +211,29 @@ def settle(delivery: OutboundDelivery, answer: Answer, *, synchronous=False) -> 
     OutboundDelivery.objects.filter(pk=delivery.pk, status=Status.SENDING).update(
         status=status, **fields
     )
+    metrics.inc(metrics.WEBHOOK_ATTEMPTS, delivery.event_type, status)
+    metrics.observe(metrics.WEBHOOK_SECONDS, answer.ms / 1000)
+    if status == Status.FAILED:
+        _tell_failed(delivery, fields["last_error"], now=now)
     return status
+
+
+def _tell_failed(delivery: OutboundDelivery, error: str, *, now) -> None:
+    """The tenant's admins and ops hear once a day per app that its listener is losing
+    deliveries (each one stays on the Sent page, to redeliver)."""
+    app = delivery.app
+    try:
+        path = reverse("outbound_list", args=[app.tenant.slug]) + "?status=failed"
+    except NoReverseMatch:  # the pages may not be routed in every deployment
+        path = ""
+    tell(
+        tenant=app.tenant,
+        key=f"webhook-failed:{app.pk}:{now:%Y-%m-%d}",
+        subject=f"{app.name}: deliveries to its listener are failing",
+        body=f"A {delivery.event_type} delivery to {app.listener_url} failed: {error}. "
+        "Fix the listener, then Redeliver it from the Sent page.",
+        path=path,
+    )
 
 
 def _refusal(answer: Answer) -> str:

@@ -49,6 +49,8 @@ class Listener:
         self.lock = threading.Lock()
         self.released = threading.Event()
         self.server: ThreadingHTTPServer | None = None
+        #: requests being handled now, and the most there ever were at once
+        self.in_flight = self.most_in_flight = 0
 
     @property
     def url(self) -> str:
@@ -79,6 +81,11 @@ class Listener:
         with self.lock:
             self.received.append(received)
 
+    def entered(self, delta: int) -> None:
+        with self.lock:
+            self.in_flight += delta
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+
     def count(self) -> int:
         with self.lock:
             return len(self.received)
@@ -100,10 +107,14 @@ def _handler(listener: Listener):
             headers = {k: v for k, v in self.headers.items()}
             error = listener.verify(headers, body)
             reply = listener.next_reply()
-            if reply.hold:
-                listener.released.wait(MAX_HOLD_SECONDS)
-            if reply.delay:
-                time.sleep(reply.delay)
+            listener.entered(1)
+            try:
+                if reply.hold:
+                    listener.released.wait(MAX_HOLD_SECONDS)
+                if reply.delay:
+                    time.sleep(reply.delay)
+            finally:
+                listener.entered(-1)
             status = reply.status if not error else 401
             listener.record(Received(headers, body, not error, error, status))
             answer = json.dumps({"ok": not error, "error": error}).encode()

@@ -233,6 +233,7 @@ def test_the_suite_s_worker_and_a_running_make_run_keep_their_tasks_and_rows_apa
         assert "SIGKILL" not in stopped, stopped
         assert "worker.1 stopped (rc=0)" in stopped, stopped
         assert "beat.1 stopped (rc=0)" in stopped, stopped
+        assert "webhooks.1 stopped (rc=0)" in stopped, stopped
         assert "exited with 'signal" not in stopped, stopped  # no pool process killed
         wait_for(lambda: not processes_in(demo_var), timeout=15)
     finally:

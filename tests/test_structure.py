@@ -138,3 +138,38 @@ def test_no_code_compares_a_provider_key_to_a_literal():
             if template_compare.search(line):
                 offenders.append(f"{path.relative_to(ROOT)}:{lineno} {line.strip()[:80]}")
     assert not offenders, offenders
+
+
+EGRESS = ROOT / "connections" / "egress.py"
+HTTP_CLIENTS = {"urllib.request", "http.client", "httpx", "urllib3", "aiohttp"}
+SENDING = {"get", "post", "put", "patch", "delete", "head", "options", "request", "Session"}
+
+
+def test_only_the_egress_path_sends_requests_on_a_tenants_behalf():
+    """Provider calls and webhook deliveries alike go through connections.egress (https,
+    public addresses, no redirects, one deadline): no other product module opens a
+    connection or sends with requests itself. The sandbox plays the providers and is not
+    the portal."""
+    offenders = []
+    for path, tree in product_modules():
+        if path == EGRESS or (ROOT / "sandbox") in path.parents:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                names += [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+                bad = {n for n in names if n.split(".")[0] in HTTP_CLIENTS or n in HTTP_CLIENTS}
+                if bad:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {bad}")
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "requests"
+                and node.attr in SENDING
+            ):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} requests.{node.attr}")
+    for path in LIFECYCLE.glob("*.py"):  # the lifecycle calls providers through oauth/egress
+        text = path.read_text()
+        if re.search(r"\brequests\.(get|post|request|Session)\b", text):
+            offenders.append(f"{path.relative_to(ROOT)} sends with requests")
+    assert not offenders, offenders

@@ -22,22 +22,27 @@ RECONNECT_WAIT_SECONDS = 20.0
 
 def _save_connection(*, app, kind, tokens, connection=None, user=None, **extra) -> Connection:
     """A new connection (created whole), or a reconnect: the new grant written under the
-    connection's lease by compare-and-set, then the grant it replaces revoked at the provider."""
+    connection's lease by compare-and-set, then the grant it replaces revoked at the provider.
+    The webhook event it makes (created, or recovered) follows the write."""
     fields = token_fields(
         app=app, kind=kind, tokens=tokens, refresh_expires_at=None, now=timezone.now()
     )
     if connection is None:
-        return Connection.objects.create(
+        made = Connection.objects.create(
             tenant=app.tenant, app=app, kind=kind, user=user, **fields, **extra
         )
-    replaced = _write_over(connection.pk, {**fields, **extra, "user": user})
+        _announce(made, None)
+        return made
+    replaced, before = _write_over(connection.pk, {**fields, **extra, "user": user})
     _revoke_replaced(connection, replaced)
     connection.refresh_from_db()
+    _announce(connection, before)
     return connection
 
 
-def _write_over(connection_id: int, fields: dict) -> dict[str, str | None]:
-    """Write a new grant into an existing connection; the tokens it held before. Waits
+def _write_over(connection_id: int, fields: dict) -> tuple[dict[str, str | None], str]:
+    """Write a new grant into an existing connection; the tokens it held before, and the
+    status it had. Waits
     (bounded) for a refresh in flight, then takes the lease from it: that refresh sends
     nothing more, and its late answer is an older generation, revoked, never stored."""
     owner = lease.new_owner()
@@ -59,7 +64,7 @@ def _write_over(connection_id: int, fields: dict) -> dict[str, str | None]:
             version=F("version") + 1,
         )
         if written:
-            return replaced
+            return replaced, conn.status
         conn = None
     raise lease.LeaseLost(f"connection {connection_id} kept changing; the grant was not written")
 
@@ -177,7 +182,6 @@ def obtain_from_code(
         )
     else:
         message = "Reconnected."
-    before = target.status if target is not None else None
     conn = _save_connection(
         app=app,
         kind=Connection.Kind.USER,
@@ -195,7 +199,6 @@ def obtain_from_code(
         request_id=tokens.request_id,
         message=message,
     )
-    _announce(conn, before)
     return conn
 
 
@@ -207,13 +210,11 @@ def obtain_service_token(
         app, service_grant(app), rate_limit_wait=provider_calls.INTERACTIVE_RATE_LIMIT_WAIT
     )
     account = app.service_username or app.client_id
-    target = connection or _same_account(app, account)
-    before = target.status if target is not None else None
     conn = _save_connection(
         app=app,
         kind=Connection.Kind.SERVICE,
         tokens=tokens,
-        connection=target,
+        connection=connection or _same_account(app, account),
         user=actor,
         account_id=account,
         account_name=account,
@@ -227,7 +228,6 @@ def obtain_service_token(
         request_id=tokens.request_id,
         message="Service-account token obtained.",
     )
-    _announce(conn, before)
     return conn
 
 

@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connections import audit
-from connections.lifecycle.notify import tell
 from connections.models import AuditEvent, Connection, PrivateApp
+from connections.notify import tell
 from connections.webhook_events import EventType, emit
 
 MARK_TRIES = 20

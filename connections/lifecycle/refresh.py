@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from connections import audit, metrics
 from connections.lifecycle import lease
-from connections.lifecycle.notify import connection_path, tell
 from connections.lifecycle.provider_calls import call_with_secrets, renewal_call
 from connections.lifecycle.schedule import backoff
 from connections.lifecycle.store import Stored, replay_spool, store_answer
 from connections.models import AuditEvent, Connection, PrivateApp
+from connections.notify import connection_path, tell
 from connections.oauth import ErrorKind, ProviderError
 from connections.side_effects import after_lease
 from connections.webhook_events import EventType, emit

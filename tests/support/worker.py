@@ -38,15 +38,22 @@ def start_celery(*args: str, log_path: Path, env: dict) -> subprocess.Popen:
 
 @contextmanager
 def celery_worker(
-    *, concurrency: int = 1, extra_env: dict | None = None
+    *,
+    concurrency: int = 1,
+    extra_env: dict | None = None,
+    pool: str = "prefork",
+    queues: str = "celery,webhooks",
 ) -> Iterator[subprocess.Popen]:
+    """A worker of `pool` (the webhook worker is `pool="threads", queues="webhooks"`)."""
     env = {**os.environ, "DATABASE_URL": test_database_url(), **(extra_env or {})}
     proc = start_celery(
         "worker",
         "--pool",
-        "prefork",
+        pool,
         "--concurrency",
         str(concurrency),
+        "--queues",
+        queues,
         "--loglevel",
         "INFO",
         "--without-gossip",

@@ -1,5 +1,6 @@
 """Whatever a sender posts to an inbound URL, the endpoint answers in JSON, never a 500."""
 
+import json
 import time
 from urllib.parse import quote
 
@@ -8,6 +9,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connections.models import OutboundDelivery
 from connections.webhooks_inbound import inbound_path
 from sandbox.webhooks import signature
 from tests.support.webhooks import PRIMARY
@@ -62,11 +64,22 @@ def test_no_body_or_headers_crash_the_endpoint(raw_client, manu_app, body, heade
     assert_json_answer(response)
 
 
+def strict_json(text: str):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 @fuzz
 @given(body=bodies, delivery_id=header_values)
-def test_correctly_signed_garbage_is_stored_not_crashed_on(raw_client, manu_app, body, delivery_id):
+def test_correctly_signed_garbage_is_stored_and_relayed_not_crashed_on(
+    raw_client, manu_app, listener, listen, body, delivery_id
+):
     """Signed with the real secret, so the code past verification (JSON, attribution,
-    storage) sees arbitrary bodies and ids too."""
+    storage, the relay to a listener) sees arbitrary bodies and ids too; what is relayed is
+    strict JSON, whatever came in."""
+    listen(manu_app, listener)
     stamp = str(int(time.time()))
     headers = {
         "X-Manu-Timestamp": stamp,
@@ -77,6 +90,8 @@ def test_correctly_signed_garbage_is_stored_not_crashed_on(raw_client, manu_app,
         inbound_path(manu_app), data=body, content_type="application/json", headers=headers
     )
     assert_json_answer(response)
+    for relay in OutboundDelivery.objects.filter(app=manu_app):
+        assert strict_json(relay.body_text())["type"] == "webhook.received"
 
 
 @fuzz
