@@ -8,6 +8,7 @@ from connections.models import (
     ClientSecret,
     Connection,
     InboundDelivery,
+    OutboundDelivery,
     PrivateApp,
     TenantApiKey,
 )
@@ -37,4 +38,12 @@ def api_key_in_tenant(tenant, pk: int) -> TenantApiKey:
 def delivery_in_tenant(tenant, pk: int) -> InboundDelivery:
     return get_in_tenant(
         InboundDelivery.objects.select_related("app", "connection"), tenant=tenant, pk=pk
+    )
+
+
+def outbound_delivery_in_tenant(tenant, pk: int) -> OutboundDelivery:
+    return get_in_tenant(
+        OutboundDelivery.objects.select_related("app", "connection", "inbound"),
+        tenant=tenant,
+        pk=pk,
     )

@@ -1,8 +1,11 @@
 """Reads: what pages show. Keyword-only, scoped by tenant."""
 
-from django.db.models import Count, Q
+from datetime import timedelta
 
-from connections.models import Connection, PrivateApp
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from connections.models import Connection, OutboundDelivery, PrivateApp
 
 
 def apps_with_counts(membership):
@@ -45,3 +48,9 @@ def revocations_due(*, now, limit: int) -> list[int]:
         .order_by("revoke_retry_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def failed_deliveries(app: PrivateApp, *, hours: int = 24, now=None) -> int:
+    """The app's deliveries to its listener made in the last `hours` that failed."""
+    since = (now or timezone.now()) - timedelta(hours=hours)
+    return app.outbound.filter(status=OutboundDelivery.Status.FAILED, created_at__gte=since).count()

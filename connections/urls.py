@@ -7,9 +7,11 @@ from connections.views import (
     connections,
     dashboard,
     keys,
+    listener,
     members,
     report,
     webhooks,
+    webhooks_sent,
 )
 
 urlpatterns = (
@@ -22,4 +24,6 @@ urlpatterns = (
     + audit_log.urlpatterns
     + members.urlpatterns
     + webhooks.urlpatterns
+    + webhooks_sent.urlpatterns
+    + listener.urlpatterns
 )

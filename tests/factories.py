@@ -3,6 +3,8 @@
 - member(): a user with a role in a tenant (password tests.support.people.PASSWORD).
 - app(), connection(), event(): straight in the database; apps that never talk to a provider
   and connections in whatever state a test needs (token fields included).
+- outbound_delivery(), outbound_attempt(): a message to an app's listener and its tries, in
+  any status, without sending anything.
 - registered_app(): an app registered the way the portal's form does it (services.app_create).
 - sandbox_app(): an app pointing at the sandbox on a live server, its twin client registered
   there with the same secret; sandbox_client(): a sandbox client from a spec dict.
@@ -27,9 +29,12 @@ from connections.models import (
     AuthorizationAttempt,
     ClientSecret,
     Connection,
+    OutboundAttempt,
+    OutboundDelivery,
     PrivateApp,
 )
 from connections.providers import get_provider
+from connections.webhook_events import EventType, new_message_id
 from portal.models import Membership, Tenant
 from sandbox import registry
 from sandbox.grants import new_code
@@ -87,6 +92,33 @@ def event(conn: Connection, kind: str, *, at, **fields) -> AuditEvent:
     return AuditEvent.objects.create(
         tenant=conn.tenant, app=conn.app, connection=conn, kind=kind, created_at=at, **fields
     )
+
+
+def outbound_delivery(
+    app: PrivateApp, event_type: str = EventType.CREATED, *, connection=None, **fields
+) -> OutboundDelivery:
+    """A delivery to the app's listener, pending and due unless `fields` say otherwise
+    (status=, attempts=, created_at=, inbound=, last_status_code=, body=, …)."""
+    values = {
+        "status": OutboundDelivery.Status.PENDING,
+        "body": b'{"type": "%s"}' % str(event_type).encode(),
+        "next_attempt_at": timezone.now(),
+        **fields,
+    }
+    return OutboundDelivery.objects.create(
+        tenant=app.tenant,
+        app=app,
+        connection=connection,
+        event_type=event_type,
+        message_id=new_message_id(),
+        **values,
+    )
+
+
+def outbound_attempt(delivery: OutboundDelivery, **fields) -> OutboundAttempt:
+    """One try at `delivery`: a 200 in 120 ms unless `fields` say otherwise."""
+    values = {"duration_ms": 120, "status_code": 200, **fields}
+    return OutboundAttempt.objects.create(delivery=delivery, **values)
 
 
 def registered_app(tenant, actor, secret: str, **fields) -> PrivateApp:

@@ -19,7 +19,8 @@ from connections.forms import SECRET_FIELDS, AppForm, ProviderChoiceForm, Secret
 from connections.lookups import app_in_tenant, secret_in_tenant
 from connections.models import ClientSecret, Connection, PrivateApp
 from connections.providers import PROVIDERS
-from connections.selectors import apps_with_counts
+from connections.selectors import apps_with_counts, failed_deliveries
+from connections.webhook_events import EventType
 from portal import show_once
 from portal.csp_helpers import allow_form_redirect
 from portal.tenancy import admin_only, any_member, object_view
@@ -99,6 +100,12 @@ def app_detail(request: HttpRequest, app: PrivateApp) -> HttpResponse:
         "webhook_scheme": webhooks_inbound.scheme_for(app),
         # The listener's feedback (seed 000): did the last webhook get through, and why not.
         "webhook_last": app.inbound.defer("body").order_by("-received_at", "-id").first(),
+        # The tenant's listener (webhook_listener): what it hears, and whether it fails.
+        "listener_events": len(set(app.listener_events or ()) & set(EventType.values)),
+        "all_events": len(EventType.values),
+        "listener_failed": (
+            failed_deliveries(app) if request.membership.reads_audit and app.listener_url else 0
+        ),
     }
     response = render(request, "connections/apps/detail.html", context)
     # Connect posts to the portal, which redirects to the provider: the CSP must allow it.

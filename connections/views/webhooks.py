@@ -175,7 +175,12 @@ def app_delivery_list(request: HttpRequest, app: PrivateApp) -> HttpResponse:
 @readers
 @object_view(delivery_in_tenant)
 def delivery_detail(request: HttpRequest, delivery: InboundDelivery) -> HttpResponse:
-    context = {"d": delivery, "show_payload": request.membership.is_admin}
+    context = {
+        "d": delivery,
+        "show_payload": request.membership.is_admin,
+        # What the portal sent on to the app's listener (webhook_events.relay).
+        "relays": delivery.relays.defer("body").order_by("created_at", "id"),
+    }
     return render(request, "connections/webhooks/detail.html", context)
 
 

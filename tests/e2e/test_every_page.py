@@ -2,8 +2,9 @@
 of the screen, and axe-core finds no serious or critical accessibility problem.
 
 One data set covers what makes pages long or wide: an app of each provider (and a pending and
-a disabled one), connections in each status, audit events, inbound webhooks, a pending invitation and an app
-whose name is 120 characters with no space to break at.
+a disabled one), connections in each status, audit events, inbound webhooks, deliveries to a
+listener with their attempts, a pending invitation and an app whose name is 120 characters
+with no space to break at.
 """
 
 from datetime import timedelta
@@ -14,9 +15,11 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Browser, Page, expect
 
+from connections import webhook_listener
 from connections.models import AuditEvent, ClientSecret, Connection, InboundDelivery
 from connections.people import invitation_create
 from connections.providers import PROVIDERS
+from connections.webhook_events import DEFAULT_EVENTS, EventType
 from portal.models import Membership
 from tests import factories
 from tests.support.browser import sign_in
@@ -33,6 +36,7 @@ SUBMIT_EMPTY = {
     "register": "main form.card",
     "secret add": "main form.card",
     "members": "[data-testid=invite-form]",
+    "listener settings": "[data-testid=listener-form]",
 }
 
 # What sticks out past the right edge of the window, outside any box that scrolls or clips
@@ -120,6 +124,41 @@ def build_data(acme, globex, alice):
         tenant=acme, app=apps["manu_online"], result="verified", malformed=True,
         body=b"not json " * 30, body_size=270,
     )
+    # The long-named app's listener: a long URL, a rotated secret (two listed), and
+    # deliveries in each status, the relayed one with attempts of every kind.
+    webhook_listener.configure(
+        app=long_app,
+        actor=alice,
+        listener_url="https://listener.example.com/" + "hooks/" * 12 + "portal?tenant=" + "a" * 80,
+        listener_sync=True,
+        listener_events=list(DEFAULT_EVENTS),
+        lapse_warning_days=7,
+    )
+    webhook_listener.rotate_secret(app=long_app, actor=alice)
+    relayed = factories.outbound_delivery(
+        long_app,
+        EventType.RECEIVED,
+        connection=conns[Connection.Status.ACTIVE],
+        inbound=verified,
+        status="failed",
+        attempts=3,
+        last_status_code=502,
+        last_error="the listener answered 502; gave up after 3 attempts " + "e" * 120,
+        last_duration_ms=10000,
+        next_attempt_at=None,
+        body=b'{"type": "webhook.received", "data": {"raw": "' + b"r" * 300 + b'"}}',
+    )
+    for attempt in (
+        {"status_code": None, "error": "no answer within 5 s", "synchronous": True},
+        {"status_code": 307, "error": "the listener redirected (307); redirects are not followed"},
+        {"status_code": 502, "response_excerpt": "<html>" + "Bad gateway " * 24},
+    ):
+        factories.outbound_attempt(relayed, **attempt)
+    for status in ("pending", "sending", "delivered"):
+        factories.outbound_delivery(
+            long_app, connection=conns[Connection.Status.ACTIVE], status=status, attempts=1,
+            last_status_code=200, last_duration_ms=42,
+        )
     t = "/t/acme"
     pages = [
         ("tenant picker", "/"),
@@ -142,6 +181,10 @@ def build_data(acme, globex, alice):
         ("webhooks of an app", f"{t}/apps/{long_app.pk}/webhooks/"),
         ("webhook, verified", f"{t}/webhooks/{verified.pk}/"),
         ("webhook, rejected", f"{t}/webhooks/{rejected.pk}/"),
+        ("webhooks sent", f"{t}/webhooks/sent/"),
+        ("webhooks sent of an app", f"{t}/apps/{long_app.pk}/webhooks/sent/"),
+        ("webhook sent, with attempts", f"{t}/webhooks/sent/{relayed.pk}/"),
+        ("listener settings", f"{t}/apps/{long_app.pk}/webhooks/listener/"),
         ("members", f"{t}/members/"),
         ("API keys", f"{t}/api-keys/"),
         ("profile", "/profile/"),
