@@ -28,7 +28,7 @@ import requests
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from connections import audit, destinations, egress, metrics, retention
@@ -222,10 +222,7 @@ def _tell_failed(delivery: OutboundDelivery, error: str, *, now) -> None:
     """The tenant's admins and ops hear once a day per app that its listener is losing
     deliveries (each one stays on the Sent page, to redeliver)."""
     app = delivery.app
-    try:
-        path = reverse("outbound_list", args=[app.tenant.slug]) + "?status=failed"
-    except NoReverseMatch:  # the pages may not be routed in every deployment
-        path = ""
+    path = reverse("app_webhook_sent_list", args=[app.tenant.slug, app.pk]) + "?status=failed"
     tell(
         tenant=app.tenant,
         key=f"webhook-failed:{app.pk}:{now:%Y-%m-%d}",

@@ -5,6 +5,7 @@ synchronous mode answered with the listener's status."""
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 
 from connections import webhooks_outbound
@@ -139,3 +140,27 @@ def test_a_lapsed_claim_is_put_back_by_the_sweep(manu_app, listener, listen, del
     )
     assert webhooks_outbound.release_lapsed() == 1
     assert send_until_settled(relay.pk).status == Status.DELIVERED
+
+
+def test_a_delivery_that_fails_for_good_alerts_admins_once_a_day(
+    manu_app,
+    listener,
+    listen,
+    deliver,
+    alice,
+    tasks_inline,
+    settings,
+    django_capture_on_commit_callbacks,
+):
+    alice.email = "alice@acme.test"
+    alice.save()
+    settings.WEBHOOK_MAX_ATTEMPTS = 1
+    listener.default = Reply(500)
+    app = listen(manu_app, listener)
+    for n in range(2):
+        deliver(app, {"account_id": "x", "n": n})
+    with django_capture_on_commit_callbacks(execute=True):
+        for relay in OutboundDelivery.objects.filter(app=app):
+            assert send_until_settled(relay.pk).status == Status.FAILED
+    [alert] = [m for m in mail.outbox if "failing" in m.subject]
+    assert alert.to == ["alice@acme.test"] and "?status=failed" in alert.body
