@@ -8,10 +8,18 @@ refresh lease must outlive the call it covers, so every call here has a wall-clo
 for connect, send and read together: a watchdog shuts the call's sockets down when it passes,
 which ends any blocked read at once. The lifecycle extends the lease by `deadline_seconds()`
 plus a margin before each send.
+
+Connections are kept alive: each thread keeps one session (no cookies, no proxies from the
+environment) whose pool holds a connection per host, so a worker refreshing many connections
+of one provider does one TCP and TLS handshake, not one per refresh. A pooled connection was
+checked and pinned when it was opened; its socket joins the watch of every call that uses it,
+and a call that fails in any way discards the thread's session, so a socket the watchdog shut
+down (or one left mid-answer) is never handed to the next call.
 """
 
 import socket
 import threading
+from http.cookiejar import DefaultCookiePolicy
 
 import requests
 from django.conf import settings
@@ -96,6 +104,12 @@ class _Pinned:
         _register(sock)
         return sock
 
+    def request(self, *args, **kwargs):
+        # A kept-alive connection already has its socket: this call's watch must cover it.
+        if self.sock is not None:
+            _register(self.sock)
+        return super().request(*args, **kwargs)
+
 
 class _WatchedHTTPConnection(_Pinned, HTTPConnection):
     pass
@@ -127,6 +141,30 @@ class TooLarge(requests.RequestException):
 MAX_BODY = 1024 * 1024
 
 
+_sessions = threading.local()
+#: a provider's Set-Cookie is never kept: one tenant's call must not carry another's cookie
+NO_COOKIES = DefaultCookiePolicy(allowed_domains=[])
+
+
+def _session() -> requests.Session:
+    session = getattr(_sessions, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.trust_env = False  # no proxy or netrc from the environment: the pin is ours
+        session.cookies.set_policy(NO_COOKIES)
+        session.mount("http://", _Adapter())
+        session.mount("https://", _Adapter())
+        _sessions.session = session
+    return session
+
+
+def discard_session() -> None:
+    """Close this thread's kept-alive connections (the next call opens new ones)."""
+    session, _sessions.session = getattr(_sessions, "session", None), None
+    if session is not None:
+        session.close()
+
+
 def send(method: str, url: str, *, deadline: float | None = None, **kwargs) -> requests.Response:
     """One request, its body read whole (at most MAX_BODY bytes), within `deadline` seconds
     (PROVIDER_DEADLINE by default). Raises destinations.Refused for a destination the portal
@@ -139,28 +177,25 @@ def send(method: str, url: str, *, deadline: float | None = None, **kwargs) -> r
     watch = _Watch()
     timer = threading.Timer(total, watch.strike)
     timer.daemon = True
-    # A fresh session per call: a socket the watchdog shut down is never handed to the next.
-    with requests.Session() as session:
-        session.trust_env = False  # no proxy or netrc from the environment: the pin is ours
-        session.mount("http://", _Adapter())
-        session.mount("https://", _Adapter())
-        _current.watch = watch
-        timer.start()
-        try:
-            response = session.request(
-                method, url, timeout=(connect, read), allow_redirects=False, stream=True, **kwargs
-            )
-            _read_capped(response)
-        except requests.RequestException as exc:
-            if watch.struck:
-                raise DeadlineExceeded(
-                    f"no complete answer within the {total:g} s deadline"
-                ) from exc
-            raise
-        finally:
-            watch.finish()
-            timer.cancel()
-            _current.watch = None
+    session = _session()
+    _current.watch = watch
+    timer.start()
+    try:
+        response = session.request(
+            method, url, timeout=(connect, read), allow_redirects=False, stream=True, **kwargs
+        )
+        _read_capped(response)
+    except BaseException as exc:
+        discard_session()
+        if isinstance(exc, requests.RequestException) and watch.struck:
+            raise DeadlineExceeded(f"no complete answer within the {total:g} s deadline") from exc
+        raise
+    finally:
+        watch.finish()
+        timer.cancel()
+        _current.watch = None
+    if watch.struck:
+        discard_session()  # struck as the answer completed: its socket is shut down
     # A complete answer is returned even if the watchdog struck a moment after it arrived:
     # the lease outlives the deadline by a margin, and a refresh token it carries is live.
     return response
@@ -175,3 +210,4 @@ def _read_capped(response: requests.Response) -> None:
             raise TooLarge(f"the answer was longer than {MAX_BODY} bytes")
     response._content = bytes(body)
     response._content_consumed = True
+    response.raw.release_conn()  # read whole: the connection goes back to the pool

@@ -1,4 +1,5 @@
-"""One provider request never outlives its total deadline, and never follows a redirect."""
+"""One provider request never outlives its total deadline, never follows a redirect, and
+shares a kept-alive connection without carrying cookies from one call to the next."""
 
 import threading
 import time
@@ -80,3 +81,63 @@ def test_a_token_endpoint_that_redirects_is_refused():
         with pytest.raises(ProviderError) as caught:
             oauth._token_request(app, creds, "grant_type=client_credentials")
     assert caught.value.kind == ErrorKind.REJECTED and caught.value.status == 307
+
+
+class KeepAlive(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; counts the connections it accepted and the cookies it got."""
+
+    protocol_version = "HTTP/1.1"
+    connections: list = []
+    cookies: list = []
+
+    def setup(self):
+        super().setup()
+        KeepAlive.connections.append(self.client_address)
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        KeepAlive.cookies.append(self.headers.get("Cookie"))
+        if self.path == "/slow":
+            time.sleep(1.5)
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Set-Cookie", "session=tenant-a; Path=/")
+        try:
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # the client hung up (the deadline struck): what the test is about
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def keep_alive_server():
+    KeepAlive.connections, KeepAlive.cookies = [], []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    egress.discard_session()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    egress.discard_session()
+    server.shutdown()
+    server.server_close()
+
+
+def test_calls_to_one_host_share_a_kept_alive_connection_and_keep_no_cookies(keep_alive_server):
+    for _ in range(3):
+        assert egress.send("POST", f"{keep_alive_server}/token", data={"a": "b"}).ok
+    assert len(KeepAlive.connections) == 1
+    assert KeepAlive.cookies == [None, None, None]  # a Set-Cookie is never sent back
+
+
+def test_a_call_the_deadline_struck_leaves_no_socket_for_the_next(keep_alive_server):
+    assert egress.send("POST", f"{keep_alive_server}/token", data={"a": "b"}).ok
+    with pytest.raises(egress.DeadlineExceeded):
+        egress.send("POST", f"{keep_alive_server}/slow", deadline=0.5, data={"a": "b"})
+    # The kept-alive connection was shut down by the watchdog: the next call opens a new one.
+    assert egress.send("POST", f"{keep_alive_server}/token", data={"a": "b"}).ok
+    assert len(KeepAlive.connections) == 2
