@@ -310,6 +310,28 @@ class Connection(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["status", "next_refresh_at"], name="conn_due_idx"),
+            # The beat's due scan (lifecycle.schedule): rows neither queued nor leased, in
+            # due order; a backlog of queued rows is not in it, so it cannot slow the scan.
+            models.Index(
+                fields=["next_refresh_at"],
+                condition=models.Q(
+                    refresh_enqueued_at__isnull=True,
+                    lease_owner="",
+                    status__in=["active", "failing"],
+                ),
+                name="conn_unqueued_due_idx",
+            ),
+            # ... and the claims that were lost (queued too long, or a lapsed lease).
+            models.Index(
+                fields=["refresh_enqueued_at"],
+                condition=models.Q(refresh_enqueued_at__isnull=False),
+                name="conn_queued_idx",
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=~models.Q(lease_owner=""),
+                name="conn_leased_idx",
+            ),
             # The report and the Connections list filter by tenant and sort by these, at
             # 100,000 rows a tenant (connections/listing.py): each sort is an index scan in
             # the index's order (the id breaks ties), and the report's counts read only

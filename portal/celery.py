@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -13,6 +13,17 @@ app.autodiscover_tasks()
 # included); the work each entry does lives in the database.
 # Exactly one beat sends: the others wait as standbys (portal/single_beat.py).
 app.conf.beat_scheduler = "portal.single_beat:LockedScheduler"
+
+
+@worker_init.connect
+def keep_database_connections(**_) -> None:
+    """Each of the worker's threads keeps its database connection across tasks (Celery's
+    Django fixup closes it after each task unless it is younger than CONN_MAX_AGE). Set on
+    the alias's settings, which every connection the worker opens from now on reads."""
+    from django.conf import settings
+    from django.db import connections
+
+    connections.settings["default"]["CONN_MAX_AGE"] = settings.WORKER_CONN_MAX_AGE
 
 
 @worker_process_init.connect

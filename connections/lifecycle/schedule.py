@@ -43,26 +43,38 @@ def backoff(failures: int, *, base: float = 30.0, cap: float = 3600.0) -> timede
     return timedelta(seconds=delay * random.uniform(0.5, 1.0))  # noqa: S311
 
 
-def _due(now: datetime):
-    """Due, refreshable, not under a live lease, and not already queued, unless the worker
-    that took it died: its lease lapsed (by the database's clock) while it was queued."""
+def _due_again(now: datetime):
+    """Due rows whose claim was lost: queued longer than ENQUEUE_TIMEOUT (the task never
+    started), or leased by a worker that died (the lease lapsed by the database's clock).
+    Rare, and found through indexes of their own (conn_queued_idx, conn_leased_idx)."""
     lapsed = ~Q(lease_owner="") & Q(lease_expires_at__lt=Now())
-    unqueued = (
-        Q(refresh_enqueued_at__isnull=True)
-        | Q(refresh_enqueued_at__lt=now - ENQUEUE_TIMEOUT)
-        | lapsed
-    )
+    lost = Q(lease_owner="", refresh_enqueued_at__lt=now - ENQUEUE_TIMEOUT)
+    return Connection.objects.due(now).filter(lost | lapsed).order_by("next_refresh_at")
+
+
+def _due_fresh(now: datetime):
+    """Due, neither queued nor leased: the common case, read off conn_unqueued_due_idx,
+    which leaves queued rows out, so a backlog of them does not slow the scan."""
     return (
         Connection.objects.due(now)
-        .filter(Q(lease_owner="") | lapsed)
-        .filter(unqueued)
+        .filter(refresh_enqueued_at__isnull=True, lease_owner="")
         .order_by("next_refresh_at")
     )
 
 
+def _pick(rows, limit: int) -> list[int]:
+    if limit <= 0:
+        return []
+    if connection.features.has_select_for_update_skip_locked:
+        rows = rows.select_for_update(skip_locked=True, of=("self",))
+    return list(rows.values_list("pk", flat=True)[:limit])
+
+
 def connections_due(*, now: datetime, limit: int) -> list[int]:
-    """The ids the picker would claim now, oldest due first (a read: nothing is marked)."""
-    return list(_due(now).values_list("pk", flat=True)[:limit])
+    """The ids the picker would claim now: lost claims first (the longest overdue), then
+    the oldest due (a read: nothing is marked)."""
+    again = list(_due_again(now).values_list("pk", flat=True)[:limit])
+    return again + list(_due_fresh(now).values_list("pk", flat=True)[: limit - len(again)])
 
 
 def connections_claim_due(*, now: datetime, limit: int) -> list[int]:
@@ -70,10 +82,8 @@ def connections_claim_due(*, now: datetime, limit: int) -> list[int]:
     picks them: on PostgreSQL the rows are locked, skipping rows a concurrent picker holds;
     on SQLite the IMMEDIATE transaction already serialises pickers."""
     with transaction.atomic():
-        rows = _due(now)
-        if connection.features.has_select_for_update_skip_locked:
-            rows = rows.select_for_update(skip_locked=True, of=("self",))
-        claimed = list(rows.values_list("pk", flat=True)[:limit])
+        claimed = _pick(_due_again(now), limit)
+        claimed += _pick(_due_fresh(now), limit - len(claimed))
         Connection.objects.filter(pk__in=claimed).update(refresh_enqueued_at=now)
     return claimed
 

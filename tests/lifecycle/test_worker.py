@@ -92,3 +92,33 @@ def test_a_worker_killed_mid_refresh_is_recovered_by_the_beat_within_lease_and_t
         assert conn.status == Connection.Status.ACTIVE
         assert registry.refresh_token_is_active("manu_online", conn.refresh_token)
     assert registry.most_presented("manu_online", client_id) <= 2  # the dead one's, then ours
+
+
+def test_a_thread_pool_worker_holds_many_refreshes_in_flight_each_token_sent_once(
+    make_sandbox_app, mint_connection
+):
+    """The Procfile's worker: one process, many threads, each refresh its own lease."""
+    app = make_sandbox_app("manu_online")
+    conns = [mint_connection(app) for _ in range(12)]
+    # Slow enough that the refreshes overlap: what many in flight means.
+    faults.inject(
+        provider="manu_online", client_id=app.client_id, kind="latency", latency_ms=800, count=12
+    )
+    for conn in conns:
+        expire_access_token(conn)
+    leased = Connection.objects.filter(app=app).exclude(lease_owner="")
+    most_at_once = 0
+
+    def all_refreshed() -> bool:
+        nonlocal most_at_once
+        most_at_once = max(most_at_once, leased.count())
+        return Connection.objects.filter(app=app, refresh_count=1).count() == len(conns)
+
+    with celery_worker(concurrency=12, pool="threads", queues="celery"):
+        assert enqueue_due_refreshes() == len(conns)
+        wait_for(all_refreshed, timeout=90, every=0.05)
+    assert most_at_once > 1  # several leases held at once, by one worker process
+    assert registry.most_presented("manu_online", app.client_id) == 1
+    for conn in conns:
+        conn.refresh_from_db()
+        assert registry.refresh_token_is_active("manu_online", conn.refresh_token)
