@@ -59,7 +59,8 @@ WEBHOOK_ATTEMPTS = Counter(
 )
 WEBHOOK_SECONDS = Histogram(
     "portal_webhook_attempt_duration_seconds",
-    "Time a listener took to answer a delivery attempt.",
+    "Time a listener took to answer a delivery attempt, by event type.",
+    ["event_type"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20),
 )
 

@@ -32,6 +32,8 @@ Result = InboundDelivery.Result
 #: a token from secrets.token_urlsafe(32) is 43 characters; anything much longer is not one
 MAX_TOKEN_LENGTH = 100
 MAX_HEADER_VALUE = 200
+#: the reason of a correctly signed resend of a delivery id already received
+REPLAYED = "replayed"
 #: body_size is a 32-bit column: a declared Content-Length of a terabyte is stored as this
 MAX_RECORDED_SIZE = 2**31 - 1
 #: several signatures in one header (a provider rotating its secret) are each tried
@@ -202,7 +204,7 @@ def verify(app: PrivateApp, headers, body: bytes, *, now: float | None = None) -
         raise Rejected("missing_delivery_id", f"No usable {scheme.id_header} header.")
     if delivery_id:
         if app.inbound.filter(result=Result.VERIFIED, delivery_id=delivery_id).exists():
-            raise Rejected("replayed", f"Delivery {delivery_id} was already received.", delivery_id)
+            raise Rejected(REPLAYED, f"Delivery {delivery_id} was already received.", delivery_id)
     return delivery_id
 
 
@@ -276,7 +278,7 @@ def record_verified(app: PrivateApp, headers, body: bytes, delivery_id: str) -> 
             )
     except IntegrityError:
         # The same id arrived twice at once: the other request stored it.
-        replay = Rejected("replayed", f"Delivery {delivery_id} was already received.", delivery_id)
+        replay = Rejected(REPLAYED, f"Delivery {delivery_id} was already received.", delivery_id)
         return record_rejected(app, headers, len(body), replay)
 
 

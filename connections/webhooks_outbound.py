@@ -61,13 +61,13 @@ def claim(pk: int, *, synchronous: bool = False) -> OutboundDelivery | None:
     due = OutboundDelivery.objects.filter(pk=pk, status=Status.PENDING)
     if not synchronous:
         due = due.filter(next_attempt_at__lte=now)
+    if _slots_taken(row["tenant_id"], now):  # a read first: no write lock to learn it is full
+        return None
     with transaction.atomic():
-        # The tenant's row is the lock its slots are counted under.
-        Tenant.objects.select_for_update().filter(pk=row["tenant_id"]).first()
-        sending = OutboundDelivery.objects.filter(
-            tenant_id=row["tenant_id"], status=Status.SENDING, lease_until__gt=now
-        ).count()
-        if sending >= settings.WEBHOOK_TENANT_IN_FLIGHT:
+        # The tenant's row is the lock its slots are counted under; NO KEY: inserts that
+        # reference the tenant (deliveries, audit events) do not wait for it.
+        Tenant.objects.select_for_update(no_key=True).filter(pk=row["tenant_id"]).first()
+        if _slots_taken(row["tenant_id"], now):
             return None
         taken = due.update(
             status=Status.SENDING,
@@ -77,6 +77,13 @@ def claim(pk: int, *, synchronous: bool = False) -> OutboundDelivery | None:
     if not taken:
         return None
     return OutboundDelivery.objects.select_related("app__tenant").get(pk=pk)
+
+
+def _slots_taken(tenant_id: int, now) -> bool:
+    sending = OutboundDelivery.objects.filter(
+        tenant_id=tenant_id, status=Status.SENDING, lease_until__gt=now
+    ).count()
+    return sending >= settings.WEBHOOK_TENANT_IN_FLIGHT
 
 
 def next_due_of_tenant(tenant_id: int) -> int | None:
@@ -212,7 +219,7 @@ def settle(delivery: OutboundDelivery, answer: Answer, *, synchronous=False) -> 
         status=status, **fields
     )
     metrics.inc(metrics.WEBHOOK_ATTEMPTS, delivery.event_type, status)
-    metrics.observe(metrics.WEBHOOK_SECONDS, answer.ms / 1000)
+    metrics.observe(metrics.WEBHOOK_SECONDS, answer.ms / 1000, delivery.event_type)
     if status == Status.FAILED:
         _tell_failed(delivery, fields["last_error"], now=now)
     return status
@@ -248,16 +255,32 @@ def attempt(pk: int) -> str | None:
 
 
 def drain(pk: int, *, limit: int) -> int:
-    """Send `pk`, then the same tenant's next due deliveries while its slot is ours (at most
-    `limit`): a freed slot is used at once, without waiting for the sweep."""
+    """Send `pk` (or, if another worker already did, the tenant's next due delivery), then
+    the same tenant's next due ones, at most `limit`: a freed slot is used at once, not at
+    the next sweep. A tenant still owed deliveries after `limit` gets a follow-on task, so
+    one tenant's backlog drains without holding a thread for long."""
     sent = 0
     tenant_id = OutboundDelivery.objects.filter(pk=pk).values_list("tenant_id", flat=True).first()
+    if tenant_id is None:
+        return 0
     while pk is not None and sent < limit:
         if attempt(pk) is None:
-            break
+            # Taken by another worker, or not due: try the tenant's next once; a second
+            # miss means its slots are taken, and whoever holds them passes them on.
+            pk = next_due_of_tenant(tenant_id)
+            if pk is None or attempt(pk) is None:
+                return sent
         sent += 1
         pk = next_due_of_tenant(tenant_id)
+    pass_on(tenant_id)
     return sent
+
+
+def pass_on(tenant_id: int) -> None:
+    """Queue the tenant's next due delivery, if any: a slot was just freed."""
+    pk = next_due_of_tenant(tenant_id)
+    if pk is not None:
+        queue_send(pk)
 
 
 def relay_now(delivery: OutboundDelivery) -> Answer | None:
@@ -269,6 +292,7 @@ def relay_now(delivery: OutboundDelivery) -> Answer | None:
         return None
     answer = post(claimed, deadline=settings.WEBHOOK_SYNC_DEADLINE)
     settle(claimed, answer, synchronous=True)
+    pass_on(claimed.tenant_id)
     return answer
 
 

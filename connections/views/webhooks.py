@@ -1,7 +1,8 @@
 """Inbound webhooks: the endpoint providers post to, and the pages of what arrived.
 
 The endpoint is reached by its URL token alone (no session, so no CSRF) and answers JSON
-only: 200 when verified and stored, 401 when not verifiable, 404 for an unknown URL, 405
+only: 200 when verified and stored (and for a signed resend of a delivery id it already has:
+a provider's retry, recorded but not stored or relayed again), 401 when not verifiable, 404 for an unknown URL, 405
 for anything but POST, 413 for a body over WEBHOOK_MAX_BODY_BYTES. The pages are for the
 tenant's admins and ops (who read the audit trail); only admins see payloads.
 """
@@ -77,12 +78,30 @@ def webhook_inbound(request: HttpRequest, token: str) -> JsonResponse:
         webhooks_inbound.record_rejected(app, request.headers, len(body), too_large)
         return _error(too_large.reason, too_large.message, 413)
     delivery = webhooks_inbound.receive(app, request.headers, body)
+    if delivery.reason == webhooks_inbound.REPLAYED:
+        return _duplicate(app, delivery)
     if delivery.result != InboundDelivery.Result.VERIFIED:
         return _error(delivery.reason, delivery.message, 401)
     answer = {"received": True, "malformed": delivery.malformed}
     relayed = webhook_events.relay(delivery, queue=not app.listener_sync)
     status = 200
     if relayed is not None and app.listener_sync:
+        answer["listener"], status = _relay_while_waiting(relayed)
+    response = JsonResponse(answer, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _duplicate(app: PrivateApp, replay: InboundDelivery) -> JsonResponse:
+    """A correctly signed delivery the portal already has: the provider retrying. It is not
+    stored or relayed twice, and hears 200, so it stops; in synchronous mode, while the relay
+    of the first is still owed, the retry is the moment to try the listener again."""
+    answer, status = {"received": True, "duplicate": True}, 200
+    first = app.inbound.filter(
+        result=InboundDelivery.Result.VERIFIED, delivery_id=replay.delivery_id
+    ).first()
+    relayed = first.relays.first() if first is not None else None
+    if app.listener_sync and relayed is not None and relayed.status == relayed.Status.PENDING:
         answer["listener"], status = _relay_while_waiting(relayed)
     response = JsonResponse(answer, status=status)
     response["Cache-Control"] = "no-store"

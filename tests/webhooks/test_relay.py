@@ -164,3 +164,32 @@ def test_a_delivery_that_fails_for_good_alerts_admins_once_a_day(
             assert send_until_settled(relay.pk).status == Status.FAILED
     [alert] = [m for m in mail.outbox if "failing" in m.subject]
     assert alert.to == ["alice@acme.test"] and "?status=failed" in alert.body
+
+
+def test_in_synchronous_mode_the_providers_retry_tries_the_listener_again(
+    manu_app, listener, listen, deliver
+):
+    listener.replies = [Reply(503), Reply(200)]
+    app = listen(manu_app, listener, listener_sync=True)
+    first = deliver(app, {"account_id": "x"}, delivery_id="evt-same")
+    assert first.status_code == 503
+    again = deliver(app, {"account_id": "x"}, delivery_id="evt-same")  # the provider retries
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    relay = OutboundDelivery.objects.get(app=app)  # relayed once, attempted twice
+    assert relay.status == Status.DELIVERED and relay.attempts == 2
+    assert {r.headers["webhook-id"] for r in listener.received} == {relay.message_id}
+
+
+def test_a_freed_slot_is_passed_on_to_the_tenants_next_delivery(
+    manu_app, listener, listen, deliver, settings, monkeypatch
+):
+    settings.WEBHOOK_TENANT_IN_FLIGHT = 1
+    app = listen(manu_app, listener)
+    for n in range(3):
+        deliver(app, {"account_id": "x", "n": n})
+    first, *rest = OutboundDelivery.objects.filter(app=app).order_by("id")
+    queued = []
+    monkeypatch.setattr(webhooks_outbound, "queue_send", queued.append)
+    assert webhooks_outbound.drain(first.pk, limit=2) == 2  # the first, then the next
+    assert queued == [rest[-1].pk]  # the one left over gets a task of its own
+    assert webhooks_outbound.drain(rest[-1].pk, limit=2) == 1 and queued == [rest[-1].pk]

@@ -94,10 +94,11 @@ def test_a_timestamp_changed_after_signing_is_rejected(deliver, manu_app):
     assert_rejected(response, "bad_signature")
 
 
-def test_a_replayed_delivery_id_is_rejected(deliver, manu_app):
+def test_a_replayed_delivery_id_is_recorded_not_stored_again(deliver, manu_app):
     assert deliver(manu_app, {"event": "x"}, delivery_id="evt-42").status_code == 200
     response = deliver(manu_app, {"event": "x"}, delivery_id="evt-42")
-    assert response.status_code == 401 and response.json()["error"] == "replayed"
+    # Signed correctly: the provider retrying. It hears 200 and stops; nothing is kept twice.
+    assert response.status_code == 200 and response.json()["duplicate"] is True
     assert InboundDelivery.objects.filter(result=VERIFIED).count() == 1
     replay = InboundDelivery.objects.get(result=REJECTED)
     assert replay.reason == "replayed" and replay.delivery_id == "evt-42" and replay.body is None
