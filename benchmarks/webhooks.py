@@ -384,6 +384,8 @@ def measure(args, procs, base, port, setup, listener, heard, lock) -> int:
         log_name="web.log",
     )
     wait_ready(base, server)
+    # As the Procfile runs them: the webhooks worker, and the default-queue worker that runs
+    # the sweep beat sends (it has nothing else to do here: no connections are due).
     webhooks_worker = procs.start(
         celery_argv(
             "worker",
@@ -399,7 +401,8 @@ def measure(args, procs, base, port, setup, listener, heard, lock) -> int:
         log_name="webhooks-worker.log",
     )
     sweeper = procs.start(
-        celery_argv("worker", "--concurrency", "1", "-n", "default@%h"), log_name="worker.log"
+        celery_argv("worker", "-Q", "celery", "--pool", "threads", "--concurrency", "2"),
+        log_name="worker.log",
     )
     beat = procs.start(celery_argv("beat"), log_name="beat.log")
 
@@ -429,6 +432,9 @@ def measure(args, procs, base, port, setup, listener, heard, lock) -> int:
     elapsed = last - first
     arrivals = sorted(h.at for h in got.values())
     pause = max((b - a for a, b in zip(arrivals, arrivals[1:], strict=False)), default=0.0)
+    per_second = [0] * (int(max(elapsed, 0)) + 1)
+    for at in arrivals:
+        per_second[int(at - first)] += 1
     added = [got[s].at - posts[s][0] for s in got if s in posts]
     handling = [h.handling for h in timed]
     responses = [r[1] for r in posts.values()]
@@ -445,8 +451,8 @@ def measure(args, procs, base, port, setup, listener, heard, lock) -> int:
         f"  setup:    database {facts['database']}, broker "
         f"{'redis' if args.redis else 'filesystem'}, {os.cpu_count()} CPUs; gunicorn gthread "
         f"{args.web_workers} x {args.web_threads}, DEBUG off; webhooks worker: celery threads "
-        f"pool x {args.worker_threads}; beat + a default-queue worker run the sweep every "
-        f"{facts['sweep']:g} s; WEBHOOK_TENANT_IN_FLIGHT={facts['in_flight']} (one tenant, one "
+        f"pool x {args.worker_threads}; beat + the default-queue worker (threads x 2) run "
+        f"the sweep every {facts['sweep']:g} s; WEBHOOK_TENANT_IN_FLIGHT={facts['in_flight']} (one tenant, one "
         f"app), DRAIN_LIMIT={facts['drain_limit']}"
     )
     print(
@@ -462,6 +468,9 @@ def measure(args, procs, base, port, setup, listener, heard, lock) -> int:
         f"last delivery heard) = {len(got) / elapsed if elapsed > 0 else 0:.1f} deliveries/s; "
         f"longest pause between two deliveries heard {pause * 1000:.0f} ms; inbound POSTs all "
         f"answered {max(r[0] + r[1] for r in posts.values()) - first:.2f} s after the first began"
+    )
+    print(
+        "  deliveries heard in each second from the first POST: " + " ".join(map(str, per_second))
     )
     print(
         f"  portal's added latency (heard at listener - inbound POST started): p50 "
