@@ -17,13 +17,13 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from connections import keyset, webhook_events, webhooks_inbound, webhooks_outbound
+from connections import webhook_events, webhooks_inbound, webhooks_outbound
 from connections.lookups import app_in_tenant, delivery_in_tenant
 from connections.models import InboundDelivery, PrivateApp
+from connections.views.delivery_lists import DeliveryFilters, list_context
 from portal.tenancy import admin_only, object_view, tenant_view
 
 log = logging.getLogger(__name__)
-PAGE = 50
 readers = tenant_view(may="reads_audit")
 
 
@@ -134,49 +134,18 @@ def webhook_regenerate(request: HttpRequest, app: PrivateApp) -> HttpResponse:
     return redirect("app_detail", request.tenant.slug, app.pk)
 
 
-class DeliveryFilterForm(forms.Form):
+class DeliveryFilterForm(DeliveryFilters):
+    exact = ("result",)
     result = forms.ChoiceField(
         required=False, choices=[("", "Any result"), *InboundDelivery.Result.choices]
     )
-    app = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    before = forms.IntegerField(
-        required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
-    )
-
-    def __init__(self, data, *, tenant, app: PrivateApp | None = None):
-        super().__init__(data)
-        if app is not None:
-            del self.fields["app"]  # the page is the app's
-            return
-        apps = PrivateApp.objects.filter(tenant=tenant).order_by("name").values_list("pk", "name")
-        self.fields["app"].choices = [("", "Any app"), *apps]
+    field_order = ["result", "app"]
 
 
 def _deliveries_page(request: HttpRequest, app: PrivateApp | None) -> HttpResponse:
     form = DeliveryFilterForm(request.GET, tenant=request.tenant, app=app)
-    data = form.cleaned_data if form.is_valid() else {}
-    rows = InboundDelivery.objects.in_tenant(request.tenant)
-    if app is not None:
-        rows = rows.filter(app=app)
-    elif data.get("app"):
-        rows = rows.filter(app_id=data["app"])
-    if data.get("result"):
-        rows = rows.filter(result=data["result"])
-    page = keyset.newest_first(
-        rows.select_related("app", "connection").defer("body"),
-        "received_at",
-        before=data.get("before"),
-        query=request.GET.dict(),
-        per_page=PAGE,
-    )
-    context = {
-        "form": form,
-        "deliveries": page["rows"],
-        "app": app,
-        "retention_days": settings.WEBHOOK_RETENTION_DAYS,
-        "older": page["older"],
-        "newest": page["newest"],
-    }
+    rows = InboundDelivery.objects.all()
+    context = list_context(request, rows, form, app=app, time_field="received_at")
     return render(request, "connections/webhooks/list.html", context)
 
 

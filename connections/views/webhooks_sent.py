@@ -5,19 +5,18 @@ admins see a delivery's payload and may send it again (Redeliver, same webhook-i
 """
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 
-from connections import keyset, webhooks_outbound
+from connections import webhooks_outbound
 from connections.lookups import app_in_tenant, outbound_delivery_in_tenant
 from connections.models import OutboundDelivery, PrivateApp
+from connections.views.delivery_lists import DeliveryFilters, list_context
 from connections.webhook_events import EventType
 from portal.tenancy import admin_only, object_view, tenant_view
 
-PAGE = 50
 readers = tenant_view(may="reads_audit")
 Status = OutboundDelivery.Status
 EVENT_LABELS = dict(EventType.choices)
@@ -29,54 +28,21 @@ def event_label(event_type: str) -> str:
     return EVENT_LABELS.get(event_type, event_type)
 
 
-class SentFilterForm(forms.Form):
+class SentFilterForm(DeliveryFilters):
+    exact = ("status", "event_type")
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Status.choices])
     event_type = forms.ChoiceField(
         required=False, label="Event", choices=[("", "Any event"), *EventType.choices]
     )
-    app = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    before = forms.IntegerField(
-        required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
-    )
-
-    def __init__(self, data, *, tenant, app: PrivateApp | None = None):
-        super().__init__(data)
-        if app is not None:
-            del self.fields["app"]  # the page is the app's
-            return
-        apps = PrivateApp.objects.filter(tenant=tenant).order_by("name").values_list("pk", "name")
-        self.fields["app"].choices = [("", "Any app"), *apps]
+    field_order = ["status", "event_type", "app"]
 
 
 def _sent_page(request: HttpRequest, app: PrivateApp | None) -> HttpResponse:
     form = SentFilterForm(request.GET, tenant=request.tenant, app=app)
-    data = form.cleaned_data if form.is_valid() else {}
-    rows = OutboundDelivery.objects.in_tenant(request.tenant)
-    if app is not None:
-        rows = rows.filter(app=app)
-    elif data.get("app"):
-        rows = rows.filter(app_id=data["app"])
-    if data.get("status"):
-        rows = rows.filter(status=data["status"])
-    if data.get("event_type"):
-        rows = rows.filter(event_type=data["event_type"])
-    page = keyset.newest_first(
-        rows.select_related("app", "connection").defer("body"),
-        "created_at",
-        before=data.get("before"),
-        query=request.GET.dict(),
-        per_page=PAGE,
-    )
-    for d in page["rows"]:
+    rows = OutboundDelivery.objects.all()
+    context = list_context(request, rows, form, app=app, time_field="created_at")
+    for d in context["deliveries"]:
         d.event_label = event_label(d.event_type)
-    context = {
-        "form": form,
-        "deliveries": page["rows"],
-        "app": app,
-        "retention_days": settings.WEBHOOK_RETENTION_DAYS,
-        "older": page["older"],
-        "newest": page["newest"],
-    }
     return render(request, "connections/webhooks/sent_list.html", context)
 
 
