@@ -10,7 +10,8 @@ limit, and the beat's due scan at scale (run on demand; not a test).
 
 What it does, all on 127.0.0.1, with its state in a temporary VAR_DIR removed afterwards:
 1. migrates the database (a fresh SQLite file in VAR_DIR; with --redis, DATABASE_URL or
-   --database-url may name a PostgreSQL database instead: use a throwaway one);
+   --database-url may name a PostgreSQL database instead: a fresh, throwaway one; the setup
+   refuses a database that already holds scheduled connections, which the picker would take);
 2. starts the portal (gunicorn gthread) with the sandbox on, PORTAL_BASE_URL its own URL;
 3. `manage.py shell` makes 2 x (N + warm-up) Manu Online connections, as the tests do: a code
    minted by the sandbox, exchanged by the portal over HTTP (obtain_from_code), and with
@@ -519,7 +520,8 @@ def sustained_phase(env, args, setup, server, worker, queue) -> bool:
     print(
         f"  sustained tail: {result['tail']} refreshes queued before the window closed finished "
         f"within {result['tail_seconds']:.1f} s after it (not in the rate); "
-        f"{result['still_busy']} still queued or leased at the end"
+        f"{result['still_busy']} still queued or leased at the end; {result['parked']} made "
+        "due but never claimed, put an hour ahead"
     )
     counted = result["refresh_count_delta"]
     print(
