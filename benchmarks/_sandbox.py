@@ -128,6 +128,24 @@ def _max_connections() -> int | None:
         return int(cursor.fetchone()[0])
 
 
+def _db_sessions() -> int | None:
+    """PostgreSQL's count of sessions opened on this database so far (None elsewhere): a
+    worker that keeps its connections (CONN_MAX_AGE) opens a handful per run, one that closes
+    them around every task one per refresh."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return int(cursor.fetchone()[0])
+
+
+def _sessions_since(before: int | None) -> int | None:
+    if before is None:
+        return None
+    time.sleep(1.0)  # ended sessions are counted when their backend reports its statistics
+    return _db_sessions() - before
+
+
 def _use_bench_queue():
     """A queue of this run's own: a shared Redis may have other workers on the default queue."""
     from portal.celery import app as celery_app
@@ -160,6 +178,7 @@ def refresh_benchmark_sustained() -> None:
     beat = settings.REFRESH_BEAT_SECONDS
     pool = Connection.objects.filter(app_id=app_id)
     count_before = pool.aggregate(total=Sum("refresh_count"))["total"] or 0
+    sessions = _db_sessions()
     marks: dict[int, list] = {}
     ticks = enqueued = 0
     wall_start, started = timezone.now(), time.monotonic()
@@ -222,6 +241,7 @@ def refresh_benchmark_sustained() -> None:
             "tail_seconds": tail_seconds,
             "still_busy": busy.count(),
             "parked": parked,
+            "db_sessions": _sessions_since(sessions),
             "refresh_count_delta": (pool.aggregate(total=Sum("refresh_count"))["total"] or 0)
             - count_before,
             "not_active": pool.exclude(status=Connection.Status.ACTIVE).count(),
@@ -323,6 +343,7 @@ def refresh_benchmark_round() -> None:
     calls_before = registry.token_request_count(PROVIDER, client_id, grant_type="refresh_token")
     connections.update(next_refresh_at=timezone.now() - timezone.timedelta(seconds=1))
 
+    sessions = _db_sessions()
     wall_start, started = timezone.now(), time.monotonic()
     enqueued = enqueue_due_refreshes()
     enqueue_seconds = time.monotonic() - started
@@ -339,6 +360,7 @@ def refresh_benchmark_round() -> None:
 
     emit(
         {
+            "db_sessions": _sessions_since(sessions),
             "enqueued": enqueued,
             "enqueue_seconds": enqueue_seconds,
             "refreshed": done,

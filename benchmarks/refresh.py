@@ -13,13 +13,13 @@ What it does, all on 127.0.0.1, with its state in a temporary VAR_DIR removed af
    --database-url may name a PostgreSQL database instead: a fresh, throwaway one; the setup
    refuses a database that already holds scheduled connections, which the picker would take);
 2. starts the portal (gunicorn gthread) with the sandbox on, PORTAL_BASE_URL its own URL;
-3. `manage.py shell` makes 2 x (N + warm-up) Manu Online connections, as the tests do: a code
-   minted by the sandbox, exchanged by the portal over HTTP (obtain_from_code), and with
-   --burst that many more on an app of their own;
+3. `manage.py shell` makes 2 x (N + warm-up) Manu Online connections (the bare loop's half
+   only for the comparison), as the tests do: a code minted by the sandbox, exchanged by the
+   portal over HTTP (obtain_from_code), and with --burst that many more on an app of their own;
 4. starts `celery -A portal worker --pool P --concurrency F` (F = --in-flight: threads of one
    process, or processes; broker: kombu's filesystem transport in VAR_DIR, or Redis with
-   --redis, on a queue of this run's own), and samples the resident memory of its process
-   group every 0.5 s until the end;
+   --redis, on a queue of this run's own), and samples the resident memory of its processes
+   every 0.5 s until the end;
 5. warm-up: F connections made due, `enqueue_due_refreshes`, waited for (worker start-up and
    first DB connections stay out of the figures);
 6. timed (unless --no-compare): the N other connections made due, then in one `manage.py
@@ -41,7 +41,7 @@ What it does, all on 127.0.0.1, with its state in a temporary VAR_DIR removed af
    refreshed: the 429s the sandbox answered, the drain time, and B / L x W, the least the
    limit allows;
 10. --scan-rows R (PostgreSQL only): the worker is stopped, `manage.py synthetic_connections`
-   seeds rows that INSERT ... SELECT copies up to R, and the beat's claim
+   seeds rows that INSERT ... SELECT copies until the database holds R, and the beat's claim
    (connections_claim_due, in a rolled-back transaction) is timed, EXPLAIN ANALYZE and wall
    time, median of 20, without and with --scan-backlog queued rows ahead of it.
 
@@ -51,12 +51,13 @@ after a warm-up of F calls. What the portal adds is its own work per refresh: th
 enqueue, the broker round trip, the lease, the rate limiter, storing the tokens, the audit
 event.
 
-It also prints the CPU each side spent per refresh (from /proc). With the provider on the
-same cores and answering at once, both loops are CPU-bound and the ratio is about the ratio of
-their CPU costs: a Celery task with a Django ORM refresh costs more than the sandbox's own
-handling of the call. --provider-latency-ms makes the sandbox wait in every refresh of every
-loop, as a provider across a network does: then the ratio shows what the portal adds to
-each refresh's wall time, and how many refreshes it keeps in flight.
+It also prints the CPU each side spent per refresh (from /proc; PostgreSQL's own is not in
+it), and on PostgreSQL how many database sessions were opened per refresh. With the provider
+on the same cores and answering at once, both loops are CPU-bound and the ratio is about the
+ratio of their CPU costs: a Celery task with a Django ORM refresh costs more than the
+sandbox's own handling of the call. --provider-latency-ms makes the sandbox wait in every
+refresh of every loop, as a provider across a network does: then the ratio shows what the
+portal adds to each refresh's wall time, and how many refreshes it keeps in flight.
 
 Memory: VmRSS and VmHWM of each process in the worker's session (its pool children too), from
 /proc/<pid>/status, summed (a prefork pool's shared pages count once per process: the Pss
@@ -290,6 +291,15 @@ def seconds_or_dash(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
 
 
+def sessions_line(label: str, sessions: int | None, refreshes: int) -> str | None:
+    if sessions is None:
+        return None
+    return (
+        f"  database sessions opened {label} (pg_stat_database.sessions, all clients): "
+        f"{sessions} = {sessions / max(1, refreshes):.2f} per refresh"
+    )
+
+
 def main() -> int:
     args = parse_args()
     args.connections = max(1, min(args.connections, MAX_CONNECTIONS))
@@ -465,6 +475,9 @@ def compare_phase(env, args, setup, server, worker, memory, round_args, base) ->
         f"{timed['not_active']} not active, {timed['bad_events']} failure events: "
         + ("exact" if exact else "NOT exact")
     )
+    line = sessions_line("during the timed round", timed.get("db_sessions"), n)
+    if line:
+        print(line)
     print(
         "  CPU per refresh (ms, utime + stime from /proc over each timed loop / refreshes): "
         f"portal: {per_refresh_ms(portal_cpu, n)}; bare: {per_refresh_ms(bare_cpu, n)}"
@@ -528,6 +541,9 @@ def sustained_phase(env, args, setup, server, worker, queue) -> bool:
         "  sustained CPU per refresh (ms, utime + stime from /proc over window and tail / "
         f"{counted} refreshes by refresh_count): {per_refresh_ms(used, counted)}"
     )
+    line = sessions_line("during the sustained run", result.get("db_sessions"), counted)
+    if line:
+        print(line)
     exact = not result["bad_events"] and not result["not_active"] and not result["still_busy"]
     print(
         f"  sustained checks: {result['not_active']} not active, {result['bad_events']} "
