@@ -134,7 +134,8 @@ def celery_argv(role: str, *extra: str) -> list[str]:
 
 class Processes:
     """The subprocesses of one run. Each gets its own session (process group), so a stop
-    reaches a celery worker's pool children or gunicorn's workers; leaving the `with` block
+    reaches gunicorn's workers, and a celery worker stops its pool children itself (they sit
+    in groups of their own; a SIGKILL reaches them by session); leaving the `with` block
     stops whatever is still running, newest first, even after an error."""
 
     def __init__(self, env: dict, log_dir: str | None = None):
@@ -176,6 +177,12 @@ class Processes:
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
+                # Prefork children sit in process groups of their own (group_pids).
+                for pid in group_pids(proc):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 self._signal(proc, signal.SIGKILL)
                 proc.wait()
         if proc in self.running:
@@ -192,19 +199,60 @@ class Processes:
             pass
 
 
-def group_cpu_seconds(proc: subprocess.Popen) -> float:
-    """User + system CPU seconds of every live process in proc's process group (a celery
-    worker and its pool children, gunicorn and its workers), read from /proc."""
-    total = 0
+def group_pids(proc: subprocess.Popen) -> list[int]:
+    """The live processes of proc's session, from /proc: proc itself and its children (a
+    celery worker's pool, gunicorn's workers). Processes.start gives each its own session;
+    the session, not the process group, because celery's prefork children each move into a
+    process group of their own (billiard calls setpgrp), and stay in the session."""
+    pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # the process ended while we looked
+        # After the command name: state ppid pgrp session ...
+        if proc.pid in (int(fields[2]), int(fields[3])):
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def group_cpu_seconds(proc: subprocess.Popen) -> float:
+    """User + system CPU seconds of every live process in proc's session (a celery worker and
+    its pool children, gunicorn and its workers), read from /proc (group_pids). A child that
+    exited meanwhile takes its CPU seconds with it."""
+    total = 0
+    for pid in group_pids(proc):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
         # After the command name: state ppid pgrp ... utime (11th) stime (12th).
-        if int(fields[2]) == proc.pid:
-            total += int(fields[11]) + int(fields[12])
+        total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def group_memory_kib(proc: subprocess.Popen, *, pss: bool = False) -> dict[str, int]:
+    """Resident memory of proc's session (group_pids), in KiB: `rss` the sum of each process's VmRSS
+    now, `hwm` the sum of each one's VmHWM (its own peak so far), from /proc/<pid>/status;
+    `processes` how many; with pss, `pss` the sum of /proc/<pid>/smaps_rollup's Pss (pages
+    shared by a prefork parent and its children counted once overall, not once each)."""
+    found = {"rss": 0, "hwm": 0, "processes": 0, "pss": 0}
+    for pid in group_pids(proc):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text() if pss else ""
+        except OSError:
+            continue
+        values = {}
+        for line in (status + rollup).splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "Pss") and rest.split():
+                values[key] = int(rest.split()[0])
+        found["rss"] += values.get("VmRSS", 0)
+        found["hwm"] += values.get("VmHWM", 0)
+        found["pss"] += values.get("Pss", 0)
+        found["processes"] += 1
+    return found
 
 
 def log_tail(log_dir: str, name: str, lines: int = 30) -> str:
