@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -24,6 +24,19 @@ def keep_database_connections(**_) -> None:
     from django.db import connections
 
     connections.settings["default"]["CONN_MAX_AGE"] = settings.WORKER_CONN_MAX_AGE
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_broken_connections(task=None, **_) -> None:
+    """What Django does around each request: drop a connection that errored (the database
+    restarted) or outlived CONN_MAX_AGE, so the next task opens a fresh one. Not for a task
+    run eagerly, inside its caller's transaction."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @worker_process_init.connect

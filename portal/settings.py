@@ -111,6 +111,11 @@ DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 # A worker's threads keep their database connections this long (portal/celery.py): opening
 # one per task cost more CPU than the refresh itself. The web keeps CONN_MAX_AGE.
 WORKER_CONN_MAX_AGE = env.int("WORKER_CONN_MAX_AGE", default=300)
+# Celery's Django fixup otherwise closes every connection before and after each task,
+# whatever CONN_MAX_AGE says; with this it closes them only every this many tasks, and
+# portal/celery.py closes one that is broken or older than WORKER_CONN_MAX_AGE, as Django
+# does between requests.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

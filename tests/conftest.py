@@ -8,6 +8,9 @@ import pytest
 
 from portal.models import Membership, Tenant
 from tests import factories
+from tests.support import live_server
+
+live_server.install()
 
 
 @pytest.fixture
