@@ -8,6 +8,16 @@ import pytest
 
 from portal.models import Membership, Tenant
 from tests import factories
+from tests.support import flush
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_by_delete():
+    """Transactional tests end with every table emptied by DELETE, not TRUNCATE: the same
+    empty tables, in milliseconds instead of 0.3 s a test (tests/support/flush.py)."""
+    flush.install()
+    yield
+    flush.uninstall()
 
 
 @pytest.fixture
