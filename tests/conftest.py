@@ -8,9 +8,18 @@ import pytest
 
 from portal.models import Membership, Tenant
 from tests import factories
-from tests.support import live_server
+from tests.support import flush, live_server
 
 live_server.install()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_by_delete():
+    """Transactional tests end with every table emptied by DELETE, not TRUNCATE: the same
+    empty tables, in milliseconds instead of 0.3 s a test (tests/support/flush.py)."""
+    flush.install()
+    yield
+    flush.uninstall()
 
 
 @pytest.fixture

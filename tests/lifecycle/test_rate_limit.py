@@ -16,7 +16,10 @@ from tests.support.lifecycle import expire_access_token, run_concurrently
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-LIMIT, WINDOW, N = 10, 10, 30
+# Thirty refreshes at once under ten per window: three windows, two of them waited for. The
+# window is the app's setting and the sandbox client's (Manus's own limit is 60 per minute); a
+# short one is waited for the same way as a long one, only sooner.
+LIMIT, WINDOW, N = 10, 3, 30
 
 
 def forget_earlier_requests(app) -> None:
@@ -26,9 +29,7 @@ def forget_earlier_requests(app) -> None:
         redis.Redis.from_url(settings.REDIS_URL).delete(key)
 
 
-def test_thirty_manus_refreshes_under_ten_per_ten_seconds_get_no_429(
-    make_sandbox_app, mint_connection
-):
+def test_thirty_manus_refreshes_under_ten_per_window_get_no_429(make_sandbox_app, mint_connection):
     app = make_sandbox_app("manus")
     conns = [mint_connection(app) for _ in range(N)]
     # Connected without a limit; now the provider enforces one and the app knows it, and the
