@@ -134,7 +134,12 @@ class _Adapter(HTTPAdapter):
 
 
 class TooLarge(requests.RequestException):
-    """The answer's body was longer than MAX_BODY bytes: it was not read further."""
+    """The answer's body was longer than MAX_BODY bytes: it was not read further (its
+    status line was: `status_code`)."""
+
+    def __init__(self, message: str, status_code: int):
+        super().__init__(message)
+        self.status_code = status_code
 
 
 # Token and API answers are small; a provider (or what poses as one) cannot fill memory.
@@ -207,7 +212,7 @@ def _read_capped(response: requests.Response) -> None:
         body += chunk
         if len(body) > MAX_BODY:
             response.close()
-            raise TooLarge(f"the answer was longer than {MAX_BODY} bytes")
+            raise TooLarge(f"the answer was longer than {MAX_BODY} bytes", response.status_code)
     response._content = bytes(body)
     response._content_consumed = True
     response.raw.release_conn()  # read whole: the connection goes back to the pool

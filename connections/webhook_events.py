@@ -11,8 +11,10 @@ emit of the same key is a no-op (a unique constraint, so even two writers at onc
 import json
 import logging
 import uuid
+from datetime import timedelta
 
-from django.db import IntegrityError, models, transaction
+from django.db import DatabaseError, IntegrityError, models, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from connections.listing import lapsing_q
@@ -94,6 +96,11 @@ def _create(
             )
     except IntegrityError:
         return None  # this event was already emitted
+    except DatabaseError:
+        # The change it describes is already written (tokens stored, say): losing the
+        # event is bad, failing the caller after its write would be worse.
+        log.exception("could not record a %s delivery for app %s", event_type, app.pk)
+        return None
     if queue:
         after(lambda: queue_send(delivery.pk))
     return delivery
@@ -170,9 +177,17 @@ def emit_lapsing(*, now) -> int:
     for app in apps:
         if not subscribed(app, EventType.LAPSING):
             continue
+        if app.status == PrivateApp.Status.DISABLED:
+            continue  # paused: its tokens are not refreshed, the listener hears nothing new
+        told = OutboundDelivery.objects.filter(
+            connection=OuterRef("pk"),
+            event_type=EventType.LAPSING,
+            created_at__gte=now - timedelta(days=app.lapse_warning_days + 1),
+        )
         lapsing = (
             app.connections.filter(lapsing_q(now, app.lapse_warning_days))
-            .exclude(refresh_expires_at__isnull=True)
+            .filter(refresh_expires_at__gt=now)  # not yet over: once over, it needs reauth
+            .exclude(Exists(told))  # told within this window: the rest of the batch goes next
             .order_by("refresh_expires_at", "id")[:LAPSING_BATCH]
         )
         for conn in lapsing:

@@ -9,6 +9,7 @@ signatures, so a listener can switch secrets whenever it likes within the overla
 import base64
 import secrets
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -19,6 +20,13 @@ from connections import audit
 from connections.models import AuditEvent, PrivateApp, SigningSecret
 
 LISTENER_FIELDS = ("listener_url", "listener_sync", "listener_events", "lapse_warning_days")
+
+
+def shown_url(url: str) -> str:
+    """The listener URL for messages and the audit trail: without its query, which may carry
+    the tenant's own token."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def new_secret_value() -> str:
@@ -41,7 +49,7 @@ def configure(*, app: PrivateApp, actor, **fields) -> str | None:
             app=app,
             actor=actor,
             message=f"{app.name}: listener "
-            + (f"set to {app.listener_url}" if app.listener_url else "removed")
+            + (f"set to {shown_url(app.listener_url)}" if app.listener_url else "removed")
             + f" ({', '.join(changed)} changed).",
         )
     if app.listener_url and not app.signing_secrets.exists():

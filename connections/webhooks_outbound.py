@@ -35,7 +35,7 @@ from connections import audit, destinations, egress, metrics, retention
 from connections.models import AuditEvent, OutboundAttempt, OutboundDelivery
 from connections.notify import tell
 from connections.webhook_events import queue_send
-from connections.webhook_listener import sign, signing_values
+from connections.webhook_listener import shown_url, sign, signing_values
 from connections.webhooks_inbound import clean
 from portal.models import Tenant
 
@@ -157,8 +157,9 @@ def post(delivery: OutboundDelivery, *, deadline: float) -> Answer:
         return Answer(error=clean(f"not sent: the listener URL {exc}", 255), final=True)
     except egress.DeadlineExceeded:
         return _answer(started, error=f"no answer within {deadline:g} s", timed_out=True)
-    except egress.TooLarge:
-        return _answer(started, error="the listener's answer was too large to read")
+    except egress.TooLarge as exc:
+        # The status line came: a 2xx is delivered, however long the body that followed.
+        return _answer(started, code=exc.status_code, excerpt="(an answer over 1 MB, not read)")
     except requests.ConnectionError:
         return _answer(started, error="could not connect to the listener")
     except requests.RequestException as exc:
@@ -186,15 +187,6 @@ def settle(delivery: OutboundDelivery, answer: Answer, *, synchronous=False) -> 
     """Record the attempt and what comes next; the delivery's new status."""
     now = timezone.now()
     error = answer.error or ("" if answer.delivered else _refusal(answer))
-    OutboundAttempt.objects.create(
-        delivery=delivery,
-        started_at=now - timedelta(milliseconds=answer.ms),
-        duration_ms=answer.ms,
-        status_code=answer.code,
-        error=clean(error, 255),
-        response_excerpt=answer.excerpt,
-        synchronous=synchronous,
-    )
     fields = {
         "lease_until": None,
         "last_status_code": answer.code,
@@ -215,8 +207,23 @@ def settle(delivery: OutboundDelivery, answer: Answer, *, synchronous=False) -> 
         fields["next_attempt_at"] = None
         if answer.retried:
             fields["last_error"] = clean(f"{error}; gave up after {delivery.attempts} attempts")
-    OutboundDelivery.objects.filter(pk=delivery.pk, status=Status.SENDING).update(
-        status=status, **fields
+    # Only this claim's: lease_until is the claim's own value. A claim that outlived its lease
+    # was put back by the sweep and may be another worker's now; this attempt then records
+    # nothing (the listener may hear the message twice, with the same webhook-id).
+    mine = OutboundDelivery.objects.filter(
+        pk=delivery.pk, status=Status.SENDING, lease_until=delivery.lease_until
+    ).update(status=status, **fields)
+    if not mine:
+        log.warning("delivery %s: the claim lapsed during its attempt", delivery.pk)
+        return status
+    OutboundAttempt.objects.create(
+        delivery=delivery,
+        started_at=now - timedelta(milliseconds=answer.ms),
+        duration_ms=answer.ms,
+        status_code=answer.code,
+        error=clean(error, 255),
+        response_excerpt=answer.excerpt,
+        synchronous=synchronous,
     )
     metrics.inc(metrics.WEBHOOK_ATTEMPTS, delivery.event_type, status)
     metrics.observe(metrics.WEBHOOK_SECONDS, answer.ms / 1000, delivery.event_type)
@@ -234,7 +241,7 @@ def _tell_failed(delivery: OutboundDelivery, error: str, *, now) -> None:
         tenant=app.tenant,
         key=f"webhook-failed:{app.pk}:{now:%Y-%m-%d}",
         subject=f"{app.name}: deliveries to its listener are failing",
-        body=f"A {delivery.event_type} delivery to {app.listener_url} failed: {error}. "
+        body=f"A {delivery.event_type} delivery to {shown_url(app.listener_url)} failed: {error}. "
         "Fix the listener, then Redeliver it from the Sent page.",
         path=path,
     )

@@ -131,7 +131,11 @@ def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcom
         reason=reason,
     )
     emit(EventType.REFRESHED, connection=conn, reason=reason)
-    if conn.status == Status.FAILING:  # as it was when the refresh began
+    # Failing when the refresh began, and active now: a mark written while the answer was on
+    # its way (scopes widened) stands, and then nothing has recovered.
+    if conn.status == Status.FAILING and Connection.objects.filter(
+        pk=conn.pk, status=Status.ACTIVE
+    ).exists():
         emit(EventType.RECOVERED, connection=conn, key=f"recovered:{conn.pk}:{conn.version}")
     _note_short_lived(conn, tokens)
     return Outcome.REFRESHED
@@ -233,7 +237,7 @@ def _schedule_retry(
     now = timezone.now()
     failures = conn.failure_count + (1 if count_failure else 0)
     still_valid = conn.access_expires_at is not None and conn.access_expires_at > now
-    _owned(conn, owner).update(
+    written = _owned(conn, owner).update(
         version=F("version") + 1,
         status=Status.ACTIVE if still_valid and not count_failure else Status.FAILING,
         failure_count=failures,
@@ -249,6 +253,8 @@ def _schedule_retry(
         message=f"Refresh failed: {error}. {_next_try(now + delay)}",
         failures=failures,
     )
+    if not written:
+        return  # another writer took the row meanwhile (a reconnect): its state stands
     emit(
         EventType.REFRESH_FAILED,
         connection=conn,

@@ -155,7 +155,7 @@ def disconnect(*, conn: Connection, actor, wait_seconds: float = 20.0) -> Discon
         )
     try:
         # Revoked here first, so services stop getting its token while the provider is asked.
-        _UnderLease(conn, owner).update(
+        revoked = _UnderLease(conn, owner).update(
             status=Connection.Status.REVOKED,
             next_refresh_at=None,
             refresh_enqueued_at=None,
@@ -166,12 +166,13 @@ def disconnect(*, conn: Connection, actor, wait_seconds: float = 20.0) -> Discon
     finally:
         lease.release(conn.pk, owner=owner)
     audit.record(Kind.REVOKED, tenant=conn.tenant, connection=conn, actor=actor, message=outcome)
-    emit(
-        EventType.REVOKED,
-        connection=conn,
-        key=f"revoked:{conn.pk}:{conn.version}",
-        revoked_at_provider=state == Revocation.CONFIRMED,
-    )
+    if revoked:  # not when a reconnect took the lease meanwhile: the connection lives on
+        emit(
+            EventType.REVOKED,
+            connection=conn,
+            key=f"revoked:{conn.pk}:{conn.version}",
+            revoked_at_provider=state == Revocation.CONFIRMED,
+        )
     return Disconnected(outcome, state == Revocation.CONFIRMED)
 
 

@@ -12,6 +12,7 @@ import logging
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -77,13 +78,18 @@ def webhook_inbound(request: HttpRequest, token: str) -> JsonResponse:
     if len(body) > limit:
         webhooks_inbound.record_rejected(app, request.headers, len(body), too_large)
         return _error(too_large.reason, too_large.message, 413)
-    delivery = webhooks_inbound.receive(app, request.headers, body)
+    # The delivery and its relay are written together: a verified webhook is never kept
+    # without the relay it owes (a provider's retry would only be a duplicate then).
+    with transaction.atomic():
+        delivery = webhooks_inbound.receive(app, request.headers, body)
+        relayed = None
+        if delivery.result == InboundDelivery.Result.VERIFIED:
+            relayed = webhook_events.relay(delivery, queue=not app.listener_sync)
     if delivery.reason == webhooks_inbound.REPLAYED:
         return _duplicate(app, delivery)
     if delivery.result != InboundDelivery.Result.VERIFIED:
         return _error(delivery.reason, delivery.message, 401)
     answer = {"received": True, "malformed": delivery.malformed}
-    relayed = webhook_events.relay(delivery, queue=not app.listener_sync)
     status = 200
     if relayed is not None and app.listener_sync:
         answer["listener"], status = _relay_while_waiting(relayed)
@@ -112,14 +118,25 @@ def _relay_while_waiting(relayed) -> tuple[dict, int]:
     """Synchronous mode: the provider hears the listener's status (seed 000's immediate
     feedback). A redirect or no answer is a 502 (504 for the deadline); a failure is retried
     by the portal later as usual. With the tenant's slots taken, the delivery is queued (202)."""
-    sent = webhooks_outbound.relay_now(relayed)
+    try:
+        sent = webhooks_outbound.relay_now(relayed)
+    except DatabaseError:
+        log.exception("synchronous relay of delivery %s failed; it stays queued", relayed.pk)
+        sent = None
     if sent is None:
         webhook_events.queue_send(relayed.pk)
         return {"queued": True, "message": "The listener is busy; the delivery is queued."}, 202
     listener = {"status": sent.code, "error": sent.error, "webhook_id": relayed.message_id}
-    if sent.code is not None and not 300 <= sent.code < 400:
-        return listener, sent.code
-    return listener, 504 if sent.timed_out else 502
+    return listener, _passed_on(sent)
+
+
+def _passed_on(sent) -> int:
+    """The listener's status as the provider's answer: a 2xx is 200 (a 204's or 304's
+    answer cannot carry this JSON), a 4xx or 5xx as it was; anything else (a redirect, a
+    code past 599, no answer) 502, or 504 past the deadline."""
+    if sent.code is None or not 200 <= sent.code < 600 or 300 <= sent.code < 400:
+        return 504 if sent.timed_out else 502
+    return 200 if sent.code < 300 else sent.code
 
 
 @admin_only

@@ -122,9 +122,12 @@ def test_a_lapsing_refresh_token_is_one_event_per_expiry(app, listener, alice):
     assert webhook_events.emit_lapsing(now=timezone.now()) == 0  # already told
     [lapsing] = [r.document for r in listener.received if r.document["type"] == EventType.LAPSING]
     assert lapsing["data"]["connection"]["id"] == conn.pk
-    later = soon + timezone.timedelta(days=1)  # a new refresh token with its own expiry
-    Connection.objects.filter(pk=conn.pk).update(refresh_expires_at=later)
-    assert webhook_events.emit_lapsing(now=timezone.now()) == 1
+    # A week on, a new refresh token with its own expiry lapses in turn: told again.
+    week_on = timezone.now() + timezone.timedelta(days=9)
+    Connection.objects.filter(pk=conn.pk).update(
+        refresh_expires_at=week_on + timezone.timedelta(days=3)
+    )
+    assert webhook_events.emit_lapsing(now=week_on) == 1
 
 
 def test_an_event_of_a_rolled_back_change_is_never_sent(app, listener, alice):

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from connections import webhooks_outbound
 from connections.models import OutboundDelivery
+from connections.views.webhooks import _passed_on
 from connections.webhook_events import EventType
 from sandbox.listener import Reply
 from tests import factories
@@ -126,7 +127,7 @@ def test_synchronous_mode_answers_the_provider_with_the_listeners_status(
     assert relay.tries.get().synchronous
 
     second = deliver(app, {"account_id": "x", "n": 2})
-    assert second.status_code == 202 and second.json()["received"] is True
+    assert second.status_code == 200 and second.json()["listener"]["status"] == 202
     assert len(listener.received) == 2
 
 
@@ -193,3 +194,27 @@ def test_a_freed_slot_is_passed_on_to_the_tenants_next_delivery(
     assert webhooks_outbound.drain(first.pk, limit=2) == 2  # the first, then the next
     assert queued == [rest[-1].pk]  # the one left over gets a task of its own
     assert webhooks_outbound.drain(rest[-1].pk, limit=2) == 1 and queued == [rest[-1].pk]
+
+
+def test_an_attempt_whose_claim_lapsed_records_nothing_over_the_next_claim(
+    manu_app, listener, listen, deliver
+):
+    app = listen(manu_app, listener)
+    deliver(app, {"account_id": "x"})
+    relay = OutboundDelivery.objects.get(app=app)
+    slow = webhooks_outbound.claim(relay.pk)  # worker A, stalled past its lease
+    OutboundDelivery.objects.filter(pk=relay.pk).update(
+        lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    webhooks_outbound.release_lapsed()
+    webhooks_outbound.claim(relay.pk)  # worker B has it now
+    webhooks_outbound.settle(slow, webhooks_outbound.Answer(code=200))
+    relay.refresh_from_db()
+    assert relay.status == Status.SENDING and not relay.tries.exists()  # B's claim stands
+
+
+@pytest.mark.parametrize(
+    ("code", "answered"), [(204, 200), (200, 200), (404, 404), (503, 503), (999, 502), (302, 502)]
+)
+def test_the_provider_hears_a_status_it_can_be_sent(code, answered):
+    assert _passed_on(webhooks_outbound.Answer(code=code)) == answered
