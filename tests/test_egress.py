@@ -98,7 +98,8 @@ class KeepAlive(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         KeepAlive.cookies.append(self.headers.get("Cookie"))
         if self.path == "/slow":
-            time.sleep(1.5)
+            self._trickle()
+            return
         body = b'{"ok": true}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -107,6 +108,19 @@ class KeepAlive(BaseHTTPRequestHandler):
         try:
             self.end_headers()
             self.wfile.write(body)
+        except OSError:
+            pass  # the client hung up (the deadline struck): what the test is about
+
+    def _trickle(self):
+        """A byte every 0.1 s: no read times out, only the total deadline ends the call."""
+        self.send_response(200)
+        self.send_header("Content-Length", "30")
+        try:
+            self.end_headers()
+            for _ in range(30):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.1)  # the modelled slow server
         except OSError:
             pass  # the client hung up (the deadline struck): what the test is about
 
@@ -134,7 +148,8 @@ def test_calls_to_one_host_share_a_kept_alive_connection_and_keep_no_cookies(kee
     assert KeepAlive.cookies == [None, None, None]  # a Set-Cookie is never sent back
 
 
-def test_a_call_the_deadline_struck_leaves_no_socket_for_the_next(keep_alive_server):
+def test_a_call_the_deadline_struck_leaves_no_socket_for_the_next(keep_alive_server, settings):
+    settings.PROVIDER_READ_TIMEOUT = 15  # each byte arrives well within it
     assert egress.send("POST", f"{keep_alive_server}/token", data={"a": "b"}).ok
     with pytest.raises(egress.DeadlineExceeded):
         egress.send("POST", f"{keep_alive_server}/slow", deadline=0.5, data={"a": "b"})
