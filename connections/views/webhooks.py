@@ -28,9 +28,15 @@ log = logging.getLogger(__name__)
 readers = tenant_view(may="reads_audit")
 
 
-def _error(code: str, message: str, status: int, headers: dict | None = None) -> JsonResponse:
-    response = JsonResponse({"error": code, "message": message}, status=status, headers=headers)
+def _answer(body: dict, status: int = 200, headers: dict | None = None) -> JsonResponse:
+    """Every answer of the endpoint: JSON, never cached."""
+    response = JsonResponse(body, status=status, headers=headers)
     response["Cache-Control"] = "no-store"
+    return response
+
+
+def _error(code: str, message: str, status: int, headers: dict | None = None) -> JsonResponse:
+    response = _answer({"error": code, "message": message}, status, headers)
     # Django's request logger would write "Unauthorized: <path>", and the path carries the
     # URL's token: this line says the same without it.
     response._has_been_logged = True
@@ -93,9 +99,7 @@ def webhook_inbound(request: HttpRequest, token: str) -> JsonResponse:
     status = 200
     if relayed is not None and app.listener_sync:
         answer["listener"], status = _relay_while_waiting(relayed)
-    response = JsonResponse(answer, status=status)
-    response["Cache-Control"] = "no-store"
-    return response
+    return _answer(answer, status)
 
 
 def _duplicate(app: PrivateApp, replay: InboundDelivery) -> JsonResponse:
@@ -109,9 +113,7 @@ def _duplicate(app: PrivateApp, replay: InboundDelivery) -> JsonResponse:
     relayed = first.relays.first() if first is not None else None
     if app.listener_sync and relayed is not None and relayed.status == relayed.Status.PENDING:
         answer["listener"], status = _relay_while_waiting(relayed)
-    response = JsonResponse(answer, status=status)
-    response["Cache-Control"] = "no-store"
-    return response
+    return _answer(answer, status)
 
 
 def _relay_while_waiting(relayed) -> tuple[dict, int]:
