@@ -686,6 +686,11 @@ class OutboundDelivery(models.Model):
                 condition=models.Q(status="pending"),
                 name="outbound_due_idx",
             ),
+            # Every claim counts its tenant's deliveries in flight: a handful of rows, not
+            # the tenant's month of delivered ones.
+            models.Index(
+                fields=["tenant"], condition=models.Q(status="sending"), name="outbound_sending_idx"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

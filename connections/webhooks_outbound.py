@@ -21,6 +21,7 @@ redirect is never followed (the listener URL is tenant input). An admin can Rede
 import logging
 import random
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 
@@ -100,14 +101,18 @@ def next_due_of_tenant(tenant_id: int) -> int | None:
 # --- one attempt ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
 class Answer:
-    """What one attempt came to."""
+    """What one attempt came to: the listener's status, or why there was none."""
 
-    def __init__(
-        self, code=None, error="", excerpt="", retry_after=None, ms=0, final=False, timed_out=False
-    ):
-        self.code, self.error, self.excerpt = code, error, excerpt
-        self.retry_after, self.ms, self.final, self.timed_out = retry_after, ms, final, timed_out
+    code: int | None = None
+    error: str = ""
+    excerpt: str = ""
+    retry_after: float | None = None
+    ms: int = 0
+    #: no answer, and none will come by retrying (the URL is refused)
+    final: bool = False
+    timed_out: bool = False
 
     @property
     def delivered(self) -> bool:
