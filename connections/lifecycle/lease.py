@@ -12,10 +12,11 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Now
 
 from connections import egress
+from connections.lifecycle.prepared import PreparedSelect, PreparedUpdate, Slot
 from connections.models import Connection
 
 # How often a caller waiting for another owner's lease looks again.
@@ -32,10 +33,10 @@ def new_owner() -> str:
     return uuid.uuid4().hex
 
 
-def db_now_plus(seconds: float) -> ExpressionWrapper:
-    return ExpressionWrapper(
-        Now() + Value(timedelta(seconds=seconds)), output_field=DateTimeField()
-    )
+def db_now_plus(seconds) -> ExpressionWrapper:
+    """The database's clock plus `seconds` (a number, or a Slot of a DurationField)."""
+    later = seconds if isinstance(seconds, Slot) else Value(timedelta(seconds=seconds))
+    return ExpressionWrapper(Now() + later, output_field=DateTimeField())
 
 
 def free() -> Q:
@@ -43,15 +44,67 @@ def free() -> Q:
     return Q(lease_owner="") | Q(lease_expires_at__lt=Now())
 
 
+def _slot(name: str) -> Slot:
+    return Slot(name, Connection._meta.get_field(name))
+
+
+_LASTING = Slot("lasting", DurationField())  # how long the lease lasts from now
+_TAKE = PreparedUpdate(
+    lambda: (
+        Connection.objects.filter(free(), pk=_slot("id"), version=_slot("version")),
+        {
+            "lease_owner": _slot("lease_owner"),
+            "lease_expires_at": db_now_plus(_LASTING),
+            "inflight_refresh_hash": _slot("inflight_refresh_hash"),
+            "version": F("version") + 1,
+        },
+    )
+)
+_EXTEND = PreparedUpdate(
+    lambda: (
+        Connection.objects.filter(
+            pk=_slot("id"), lease_owner=_slot("lease_owner"), version=_slot("version")
+        ),
+        {"lease_expires_at": db_now_plus(_LASTING), "version": F("version") + 1},
+    )
+)
+_RELEASE = PreparedUpdate(
+    lambda: (
+        Connection.objects.filter(pk=_slot("id"), lease_owner=_slot("lease_owner")),
+        {
+            "lease_owner": "",
+            "lease_expires_at": None,
+            "inflight_refresh_hash": "",
+            "version": F("version") + 1,
+        },
+    )
+)
+
+
+_LOAD = PreparedSelect(
+    lambda: Connection.objects.select_related("app", "tenant").filter(pk=_slot("id"))
+)
+
+
+def load(connection_id: int) -> Connection:
+    """The connection with its app and tenant, as a writer reads it before its compare-and-set
+    (the refresh path's read: prepared). Raises Connection.DoesNotExist."""
+    found = _LOAD.run(id=connection_id)
+    if not found:
+        raise Connection.DoesNotExist(f"connection {connection_id} does not exist")
+    return found[0]
+
+
 def acquire(conn: Connection, *, owner: str) -> bool:
     """Take the lease only if the row is still the version the caller read and no live lease
     exists; records which refresh token is about to be sent (its hash). On success
     conn.version is the row's new version."""
-    taken = Connection.objects.filter(free(), pk=conn.pk, version=conn.version).update(
+    taken = _TAKE.run(
+        id=conn.pk,
+        version=conn.version,
         lease_owner=owner,
-        lease_expires_at=db_now_plus(settings.REFRESH_LEASE_SECONDS),
         inflight_refresh_hash=conn.refresh_token_hash,
-        version=F("version") + 1,
+        lasting=timedelta(seconds=settings.REFRESH_LEASE_SECONDS),
     )
     if taken:
         conn.version += 1
@@ -63,18 +116,19 @@ def extend(conn: Connection, *, owner: str) -> None:
     """Before a request: make the lease cover the request's whole deadline plus the margin,
     by compare-and-set on the version this holder last wrote. Raises LeaseLost."""
     seconds = egress.deadline_seconds() + settings.LEASE_MARGIN_SECONDS
-    extended = Connection.objects.filter(
-        pk=conn.pk, lease_owner=owner, version=conn.version
-    ).update(lease_expires_at=db_now_plus(seconds), version=F("version") + 1)
+    extended = _EXTEND.run(
+        id=conn.pk,
+        lease_owner=owner,
+        version=conn.version,
+        lasting=timedelta(seconds=seconds),
+    )
     if not extended:
         raise LeaseLost(f"connection {conn.pk}: another writer took the lease")
     conn.version += 1
 
 
 def release(connection_id: int, *, owner: str) -> None:
-    Connection.objects.filter(pk=connection_id, lease_owner=owner).update(
-        lease_owner="", lease_expires_at=None, inflight_refresh_hash="", version=F("version") + 1
-    )
+    _RELEASE.run(id=connection_id, lease_owner=owner)
 
 
 def acquire_waiting(connection_id: int, *, owner: str, wait_seconds: float) -> Connection | None:
@@ -82,7 +136,7 @@ def acquire_waiting(connection_id: int, *, owner: str, wait_seconds: float) -> C
     as read under the lease, or None. Raises Connection.DoesNotExist."""
     deadline = time.monotonic() + wait_seconds
     while True:
-        conn = Connection.objects.select_related("app", "tenant").get(pk=connection_id)
+        conn = load(connection_id)
         if acquire(conn, owner=owner):
             return conn
         if time.monotonic() > deadline:
@@ -95,7 +149,7 @@ def take_over(connection_id: int, *, owner: str) -> Connection:
     new grant). The holder's next extension fails, so it sends nothing more; an answer it
     still gets is an older generation, which the store never lets overwrite this one."""
     for _ in range(TAKE_OVER_TRIES):
-        conn = Connection.objects.select_related("app", "tenant").get(pk=connection_id)
+        conn = load(connection_id)
         taken = Connection.objects.filter(pk=conn.pk, version=conn.version).update(
             lease_owner=owner,
             lease_expires_at=db_now_plus(settings.REFRESH_LEASE_SECONDS),

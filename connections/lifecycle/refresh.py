@@ -46,7 +46,7 @@ def refresh_connection(connection_id: int, *, reason: str, force: bool = False) 
     """reason "scheduled" refreshes only when due; "on_demand" only when the access token is
     no longer valid; force (a person clicked Refresh) always."""
     try:
-        conn = Connection.objects.select_related("app", "tenant").get(pk=connection_id)
+        conn = lease.load(connection_id)
     except Connection.DoesNotExist:
         return Outcome.SKIPPED
     now = timezone.now()
@@ -133,9 +133,10 @@ def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcom
     emit(EventType.REFRESHED, connection=conn, reason=reason)
     # Failing when the refresh began, and active now: a mark written while the answer was on
     # its way (scopes widened) stands, and then nothing has recovered.
-    if conn.status == Status.FAILING and Connection.objects.filter(
-        pk=conn.pk, status=Status.ACTIVE
-    ).exists():
+    if (
+        conn.status == Status.FAILING
+        and Connection.objects.filter(pk=conn.pk, status=Status.ACTIVE).exists()
+    ):
         emit(EventType.RECOVERED, connection=conn, key=f"recovered:{conn.pk}:{conn.version}")
     _note_short_lived(conn, tokens)
     return Outcome.REFRESHED

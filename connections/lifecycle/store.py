@@ -11,6 +11,7 @@ answer goes to the spool before the first retry, and the write is retried with b
 STORE_RETRY_SECONDS; workers replay the spool at start and on every beat.
 """
 
+import functools
 import logging
 import time
 from datetime import datetime
@@ -22,16 +23,15 @@ from django.db.models import (
     Case,
     DateTimeField,
     F,
-    PositiveIntegerField,
     Q,
-    TextField,
     Value,
     When,
 )
 from django.utils import timezone
 
 from connections import audit
-from connections.lifecycle import spool
+from connections.lifecycle import lease, spool
+from connections.lifecycle.prepared import PreparedUpdate, Slot
 from connections.lifecycle.revoke import revoke_tokens
 from connections.lifecycle.schedule import next_refresh_at
 from connections.models import AuditEvent, Connection, PrivateApp, sha256_hex
@@ -92,6 +92,54 @@ def token_fields(
     return fields
 
 
+def _slot(name: str, column: str | None = None) -> Slot:
+    return Slot(name, Connection._meta.get_field(column or name))
+
+
+# Marked while the answer was on its way (scopes widened, disconnected): the mark stands...
+_HELD = ("status", "next_refresh_at", "last_error", "failure_count")
+
+
+@functools.cache
+def _store_statement(columns: frozenset[str]) -> PreparedUpdate:
+    """The write of token_fields' `columns` (a new refresh token and a scope come only with
+    some answers: one compiled statement per shape), over the generation sent, releasing the
+    lease in the same write if `owner` still holds it."""
+
+    def build():
+        ours = Q(lease_owner=_slot("owner", "lease_owner"))
+        revoked = Q(status=Status.REVOKED)
+        held = Q(status__in=[Status.REVOKED, Status.NEEDS_REAUTH])
+        rows = Connection.objects.filter(
+            pk=_slot("id"), refresh_token_hash=_slot("sent_hash", "refresh_token_hash")
+        )
+        return rows, {
+            **{name: _slot(name) for name in columns - set(_HELD)},
+            "status": Case(When(held, then=F("status")), default=_slot("status")),
+            # ...and so does its cause: the pair stored here is what Reconnect will revoke.
+            "last_error": Case(When(held, then=F("last_error")), default=_slot("last_error")),
+            "failure_count": Case(
+                When(held, then=F("failure_count")), default=_slot("failure_count")
+            ),
+            "next_refresh_at": Case(When(held, then=Value(None)), default=_slot("next_refresh_at")),
+            # A late answer stored into a disconnected row is revoked at the next beat.
+            "revoke_retry_at": Case(
+                When(revoked, then=_slot("now", "revoke_retry_at")),
+                default=F("revoke_retry_at"),
+                output_field=DateTimeField(),
+            ),
+            "lease_owner": Case(When(ours, then=Value("")), default=F("lease_owner")),
+            "lease_expires_at": Case(When(ours, then=Value(None)), default=F("lease_expires_at")),
+            "inflight_refresh_hash": Case(
+                When(ours, then=Value("")), default=F("inflight_refresh_hash")
+            ),
+            "refresh_count": F("refresh_count") + 1,
+            "version": F("version") + 1,
+        }
+
+    return PreparedUpdate(build)
+
+
 def _write(conn: Connection, tokens: TokenSet, *, sent_hash: str, owner: str, answered) -> Stored:
     fields = token_fields(
         app=conn.app,
@@ -100,40 +148,8 @@ def _write(conn: Connection, tokens: TokenSet, *, sent_hash: str, owner: str, an
         refresh_expires_at=conn.refresh_expires_at,
         now=answered,
     )
-    ours = Q(lease_owner=owner)
-    revoked = Q(status=Status.REVOKED)
-    # Marked while the answer was on its way (scopes widened, disconnected): the mark stands.
-    held = Q(status__in=[Status.REVOKED, Status.NEEDS_REAUTH])
-    kept = ("status", "next_refresh_at", "last_error", "failure_count")
-    plain = {k: v for k, v in fields.items() if k not in kept}
-    updated = Connection.objects.filter(pk=conn.pk, refresh_token_hash=sent_hash).update(
-        **plain,
-        # ...and so does its cause: the pair stored here is what Reconnect will revoke.
-        status=Case(When(held, then=F("status")), default=Value(fields["status"])),
-        last_error=Case(
-            When(held, then=F("last_error")), default=Value(""), output_field=TextField()
-        ),
-        failure_count=Case(
-            When(held, then=F("failure_count")),
-            default=Value(0),
-            output_field=PositiveIntegerField(),
-        ),
-        next_refresh_at=Case(
-            When(held, then=Value(None)),
-            default=Value(fields["next_refresh_at"]),
-            output_field=DateTimeField(),
-        ),
-        # A late answer stored into a disconnected row is revoked at the next beat.
-        revoke_retry_at=Case(
-            When(revoked, then=Value(timezone.now())),
-            default=F("revoke_retry_at"),
-            output_field=DateTimeField(),
-        ),
-        lease_owner=Case(When(ours, then=Value("")), default=F("lease_owner")),
-        lease_expires_at=Case(When(ours, then=Value(None)), default=F("lease_expires_at")),
-        inflight_refresh_hash=Case(When(ours, then=Value("")), default=F("inflight_refresh_hash")),
-        refresh_count=F("refresh_count") + 1,
-        version=F("version") + 1,
+    updated = _store_statement(frozenset(fields)).run(
+        id=conn.pk, sent_hash=sent_hash, owner=owner, now=timezone.now(), **fields
     )
     if updated:
         return Stored.STORED
@@ -241,7 +257,7 @@ def replay_spool(connection_id: int | None = None) -> int:
     settled = 0
     for entry in spool.entries(connection_id):
         try:
-            conn = Connection.objects.select_related("app", "tenant").get(pk=entry.connection_id)
+            conn = lease.load(entry.connection_id)
         except Connection.DoesNotExist:
             log.error("spooled tokens for deleted connection %s dropped", entry.connection_id)
             spool.drop(entry)

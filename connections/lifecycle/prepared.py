@@ -1,0 +1,149 @@
+"""The refresh path's statements, built with the ORM but compiled once per database.
+
+Django compiles a query afresh on every call, resolving each Case, When, F and Q and, for a
+select_related load, every column of every model in it; for the load, lease and store of a
+refresh that cost more CPU than the provider call and the rest of the refresh together. A
+prepared statement is written with the ORM as before (the same vendor SQL, the database's
+clock through Now()), with a `Slot` for each value that changes between runs: its SQL is
+compiled on first use per database and kept, and each run only binds the values, prepared by
+the field each slot names (tokens encrypted, datetimes and durations adapted) as the ORM
+prepares them. A SELECT's rows become instances as Django's ModelIterable makes them
+(from_db, then its related populators), its converters (decryption included) applied.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import connections, router, transaction
+from django.db.models import Expression, Field, Model, QuerySet
+from django.db.models.query import get_related_populators
+from django.db.models.sql import UpdateQuery
+
+
+class _Param:
+    """Where a slot's value goes in the compiled parameters."""
+
+    __slots__ = ("field", "name")
+
+    def __init__(self, name: str, field: Field):
+        self.name, self.field = name, field
+
+
+class Slot(Expression):
+    """A value given when the statement runs, prepared for the database as `field` prepares
+    what is saved into it."""
+
+    def __init__(self, name: str, field: Field):
+        super().__init__(output_field=field)
+        self.name = name
+
+    def as_sql(self, compiler, connection):
+        return "%s", (_Param(self.name, self.output_field),)
+
+
+def _bind(params: tuple, slots: dict, db) -> list:
+    names = {p.name for p in params if isinstance(p, _Param)}
+    if names != slots.keys():
+        raise TypeError(f"slots {sorted(names)} expected, {sorted(slots)} given")
+    return [
+        p.field.get_db_prep_save(slots[p.name], db) if isinstance(p, _Param) else p for p in params
+    ]
+
+
+class _Prepared:
+    def __init__(self, build: Callable):
+        self._build = build
+        self._built = None
+        self._compiled: dict[tuple[str, str], object] = {}
+
+    def _spec(self):
+        if self._built is None:  # built on first use: the models are loaded by then
+            self._built = self._build()
+        return self._built
+
+    def _for(self, db, compile: Callable):
+        key = (db.alias, db.vendor)
+        if key not in self._compiled:  # two threads may both compile it: the same result
+            self._compiled[key] = compile()
+        return self._compiled[key]
+
+
+class PreparedUpdate(_Prepared):
+    """An UPDATE: `build` returns the filtered queryset and the values to set (plain values,
+    expressions and Slots, as QuerySet.update takes them); `run(**slots)` returns the number
+    of rows it changed."""
+
+    def run(self, **slots) -> int:
+        queryset, values = self._spec()
+        alias = router.db_for_write(queryset.model)
+        db = connections[alias]
+        sql, params = self._for(db, lambda: self._compile(db, queryset, values))
+        bound = _bind(params, slots, db)
+        with transaction.mark_for_rollback_on_error(using=alias), db.cursor() as cursor:
+            cursor.execute(sql, bound)
+            return cursor.rowcount
+
+    @staticmethod
+    def _compile(db, queryset: QuerySet, values: dict) -> tuple[str, tuple]:
+        query = queryset.query.chain(UpdateQuery)
+        query.add_update_values(values)
+        sql, params = query.get_compiler(connection=db).as_sql()
+        return sql, tuple(params)
+
+
+@dataclass(frozen=True)
+class _Select:
+    sql: str
+    params: tuple
+    converters: list
+    start: int
+    end: int
+    init_list: list[str]
+    populators: list
+
+
+class PreparedSelect(_Prepared):
+    """A SELECT of model instances: `build` returns the queryset (select_related allowed;
+    no prefetching, annotations or deferred fields); `run(**slots)` returns the list."""
+
+    def run(self, **slots) -> list[Model]:
+        queryset = self._spec()
+        alias = router.db_for_read(queryset.model)
+        db = connections[alias]
+        select = self._for(db, lambda: self._compile(db, alias, queryset))
+        with db.cursor() as cursor:
+            cursor.execute(select.sql, _bind(select.params, slots, db))
+            rows = cursor.fetchall()
+        found = []
+        for values in map(list, rows):
+            for pos, (convs, expression) in select.converters:
+                value = values[pos]
+                for convert in convs:
+                    value = convert(value, expression, db)
+                values[pos] = value
+            obj = queryset.model.from_db(alias, select.init_list, values[select.start : select.end])
+            for populator in select.populators:
+                populator.populate(values, obj)
+            found.append(obj)
+        return found
+
+    @staticmethod
+    def _compile(db, alias: str, queryset: QuerySet) -> _Select:
+        if queryset._prefetch_related_lookups or queryset.query.deferred_loading[0]:
+            raise TypeError("a prepared select takes no prefetching or deferred fields")
+        compiler = queryset.query.get_compiler(connection=db)
+        sql, params = compiler.as_sql()
+        if compiler.annotation_col_map:
+            raise TypeError("a prepared select takes no annotations")
+        select, klass_info = compiler.select, compiler.klass_info
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        columns = [s[0] for s in select[: compiler.col_count]]
+        return _Select(
+            sql=sql,
+            params=tuple(params),
+            converters=list(compiler.get_converters(columns).items()),
+            start=start,
+            end=end,
+            init_list=[f[0].target.attname for f in select[start:end]],
+            populators=get_related_populators(klass_info, select, alias),
+        )
