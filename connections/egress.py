@@ -5,7 +5,7 @@ after DNS and pinned), within one total deadline, redirects never followed, the 
 `requests` only knows per-operation timeouts: a provider that trickles its answer a byte at a
 time keeps a call alive for as long as it likes, each read well inside the read timeout. A
 refresh lease must outlive the call it covers, so every call here has a wall-clock deadline
-for connect, send and read together: a watchdog shuts the call's sockets down when it passes,
+for connect, send and read together: a watchdog (watchdog.py) shuts the call's sockets down when it passes,
 which ends any blocked read at once. The lifecycle extends the lease by `deadline_seconds()`
 plus a margin before each send.
 
@@ -30,6 +30,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util import connection
 
 from connections import destinations
+from connections.watchdog import Watchdog
 
 _current = threading.local()
 
@@ -69,6 +70,7 @@ class _Watch:
     def finish(self) -> None:
         with self.lock:
             self.done = True
+            self.sockets = []  # the watchdog may hold this watch until its deadline
 
 
 def _shutdown(sock) -> None:
@@ -146,6 +148,7 @@ class TooLarge(requests.RequestException):
 MAX_BODY = 1024 * 1024
 
 
+_watchdog = Watchdog()
 _sessions = threading.local()
 #: a provider's Set-Cookie is never kept: one tenant's call must not carry another's cookie
 NO_COOKIES = DefaultCookiePolicy(allowed_domains=[])
@@ -180,11 +183,9 @@ def send(method: str, url: str, *, deadline: float | None = None, **kwargs) -> r
     connect = min(settings.PROVIDER_CONNECT_TIMEOUT, total)
     read = min(settings.PROVIDER_READ_TIMEOUT, total)
     watch = _Watch()
-    timer = threading.Timer(total, watch.strike)
-    timer.daemon = True
     session = _session()
     _current.watch = watch
-    timer.start()
+    _watchdog.arm(total, watch)
     try:
         response = session.request(
             method, url, timeout=(connect, read), allow_redirects=False, stream=True, **kwargs
@@ -197,7 +198,6 @@ def send(method: str, url: str, *, deadline: float | None = None, **kwargs) -> r
         raise
     finally:
         watch.finish()
-        timer.cancel()
         _current.watch = None
     if watch.struck:
         discard_session()  # struck as the answer completed: its socket is shut down
