@@ -183,10 +183,7 @@ class PrivateApp(models.Model):
         ).first()
 
     def active_secrets(self):
-        """Secrets to try in order: the primary first, then the newest others."""
-        return self.client_secrets.filter(revoked_at__isnull=True).order_by(
-            "-is_primary", "-created_at"
-        )
+        return ClientSecret.active_of(self)
 
 
 class ClientSecret(models.Model):
@@ -214,6 +211,14 @@ class ClientSecret(models.Model):
 
     def __str__(self) -> str:
         return self.masked
+
+    @staticmethod
+    def active_of(app) -> models.QuerySet:
+        """An app's secrets to try in order: the primary first, then the newest others
+        (`app` an app, or an expression standing for its id)."""
+        return ClientSecret.objects.filter(app=app, revoked_at__isnull=True).order_by(
+            "-is_primary", "-created_at"
+        )
 
     @property
     def masked(self) -> str:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from connections import audit, metrics, oauth, ratelimit
+from connections.lifecycle.prepared import PreparedSelect, Slot
 from connections.models import AuditEvent, ClientSecret, Connection, PrivateApp
 from connections.oauth import Credentials, ErrorKind, ProviderError, TokenSet
 from connections.providers import Grant, PkceMode
@@ -35,10 +36,18 @@ def secrets_to_try(app: PrivateApp) -> list[str | None]:
     return [s.value if s else None for s in _secret_rows(app)]
 
 
+_ACTIVE_SECRETS = PreparedSelect(
+    lambda: ClientSecret.active_of(Slot("app", ClientSecret._meta.get_field("app")))
+)
+
+
 def _secret_rows(app: PrivateApp) -> list[ClientSecret | None]:
     if not PkceMode(app.pkce_mode).needs_secret:
         return [None]
-    return list(app.active_secrets()) or [None]
+    rows = _ACTIVE_SECRETS.run(app=app.pk)
+    for secret in rows:
+        secret.app = app  # as app.client_secrets would set it, without a query
+    return rows or [None]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,92 @@
+"""The refresh path's prepared statements (connections/lifecycle/prepared.py) behave like the
+ORM queries they replace: values prepared by their fields (tokens encrypted), rows converted
+(tokens decrypted) with their related objects, the database's clock for leases; on SQLite
+and PostgreSQL alike (CI runs both)."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection as database
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from connections.lifecycle import lease
+from connections.lifecycle.prepared import PreparedUpdate, Slot
+from connections.lifecycle.store import Stored, store_answer
+from connections.models import Connection
+from connections.oauth import TokenSet
+from tests import factories
+
+
+@pytest.fixture
+def conn(acme):
+    app = factories.app(acme)
+    return factories.connection(
+        app, access_token="access-plain", refresh_token="refresh-plain-1", scope="read"
+    )
+
+
+def raw(column: str, pk: int):
+    with database.cursor() as cursor:
+        cursor.execute(f"SELECT {column} FROM connections_connection WHERE id = %s", [pk])  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+def test_a_load_decrypts_the_tokens_and_brings_the_app_and_tenant(conn, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        loaded = lease.load(conn.pk)
+        assert (loaded.app.name, loaded.tenant.name) == (conn.app.name, conn.tenant.name)
+    assert (loaded.access_token, loaded.refresh_token) == ("access-plain", "refresh-plain-1")
+    assert loaded.access_expires_at == conn.access_expires_at  # an aware datetime
+    assert loaded._state.adding is False and loaded._state.db == "default"
+
+
+def test_loading_a_connection_that_is_gone_raises_does_not_exist(db):
+    with pytest.raises(Connection.DoesNotExist):
+        lease.load(987654)
+
+
+def test_the_store_writes_new_tokens_encrypted_and_releases_the_lease(conn):
+    loaded = lease.load(conn.pk)
+    assert lease.acquire(loaded, owner="me")
+    tokens = TokenSet(
+        access_token="access-plain-2",
+        token_type="Bearer",
+        refresh_token="refresh-plain-2",
+        expires_in=60,
+        scope="",
+        request_id="",
+    )
+    stored = store_answer(
+        conn=loaded, tokens=tokens, sent_hash=loaded.refresh_token_hash, owner="me"
+    )
+    assert stored == Stored.STORED
+    assert "refresh-plain-2" not in raw("refresh_token", conn.pk)
+    assert "access-plain-2" not in raw("access_token", conn.pk)
+    fresh = lease.load(conn.pk)
+    assert (fresh.access_token, fresh.refresh_token) == ("access-plain-2", "refresh-plain-2")
+    assert (fresh.lease_owner, fresh.lease_expires_at, fresh.version) == ("", None, 2)
+    assert fresh.scope == "read"  # an answer without a scope keeps the one granted
+    assert fresh.refresh_count == conn.refresh_count + 1
+
+
+def test_a_lease_runs_on_the_database_clock(conn):
+    loaded = lease.load(conn.pk)
+    assert lease.acquire(loaded, owner="me")
+    lasting = Connection.objects.filter(pk=conn.pk, lease_expires_at__gt=Now()).exists()
+    assert lasting
+    expires = Connection.objects.get(pk=conn.pk).lease_expires_at
+    assert abs(expires - timezone.now()) < timedelta(hours=1)
+
+
+def test_a_statement_run_without_all_its_values_refuses(conn):
+    rename = PreparedUpdate(
+        lambda: (
+            Connection.objects.filter(pk=Slot("id", Connection._meta.pk)),
+            {"account_name": Slot("name", Connection._meta.get_field("account_name"))},
+        )
+    )
+    with pytest.raises(TypeError, match="slots"):
+        rename.run(id=conn.pk)
+    assert rename.run(id=conn.pk, name="Renamed") == 1
+    assert Connection.objects.get(pk=conn.pk).account_name == "Renamed"
