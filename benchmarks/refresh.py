@@ -317,6 +317,8 @@ def main() -> int:
             "SANDBOX_ENABLED": "true",
             "PORTAL_BASE_URL": base,
             "CELERY_BROKER_URL": "filesystem://",
+            # The beat spreads its claim over as many tasks as the worker has threads.
+            "REFRESH_THREADS": str(args.in_flight),
         }
         if args.beat_seconds:
             overrides["REFRESH_BEAT_SECONDS"] = str(args.beat_seconds)
@@ -385,8 +387,10 @@ def run_worker_phases(env, procs, base, port, queue, args, compare: bool) -> boo
     unit = "threads in one process" if args.pool == "threads" else "processes"
     print(
         f"  worker: celery -A portal worker --pool {args.pool} --concurrency {in_flight} "
-        f"({in_flight} {unit}), prefetch and acks as the settings say; warm-up of "
-        f"{in_flight} refreshes before any clock"
+        f"({in_flight} {unit}), prefetch and acks as the settings say; the beat's claim in "
+        f"tasks of up to REFRESH_TASK_SIZE={os.environ.get('REFRESH_TASK_SIZE', 20)} "
+        f"connections over REFRESH_THREADS={in_flight}; warm-up of {in_flight} refreshes "
+        "before any clock"
     )
     if setup["max_connections"]:
         need = in_flight + args.web_workers * web_threads + 3

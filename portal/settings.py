@@ -275,6 +275,12 @@ ON_DEMAND_REFRESH_FLOOR = env.float("ON_DEMAND_REFRESH_FLOOR", default=5.0)
 # backlog of queued rows does not slow (conn_unqueued_due_idx).
 REFRESH_BATCH_SIZE = env.int("REFRESH_BATCH_SIZE", default=1000)
 REFRESH_BEAT_SECONDS = env.float("REFRESH_BEAT_SECONDS", default=10.0)
+# Each tick's claim goes to workers a few connections to a task, refreshed one after another
+# on a worker thread (a broker message and a database health check per task, not per
+# refresh): spread over REFRESH_THREADS tasks, the refresh threads of all workers together
+# (WORKER_CONCURRENCY each), at most REFRESH_TASK_SIZE connections each.
+REFRESH_THREADS = env.int("REFRESH_THREADS", default=env.int("WORKER_CONCURRENCY", default=16))
+REFRESH_TASK_SIZE = env.int("REFRESH_TASK_SIZE", default=20)
 # Beat sends a heartbeat this often (a worker runs it); /healthz is unhealthy after three
 # periods without one.
 BEAT_HEARTBEAT_SECONDS = env.float("BEAT_HEARTBEAT_SECONDS", default=30.0)

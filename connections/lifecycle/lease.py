@@ -50,6 +50,7 @@ def _slot(name: str) -> Slot:
 
 _LASTING = Slot("lasting", DurationField())  # how long the lease lasts from now
 _TAKE = PreparedUpdate(
+    Connection,
     lambda: (
         Connection.objects.filter(free(), pk=_slot("id"), version=_slot("version")),
         {
@@ -58,17 +59,19 @@ _TAKE = PreparedUpdate(
             "inflight_refresh_hash": _slot("inflight_refresh_hash"),
             "version": F("version") + 1,
         },
-    )
+    ),
 )
 _EXTEND = PreparedUpdate(
+    Connection,
     lambda: (
         Connection.objects.filter(
             pk=_slot("id"), lease_owner=_slot("lease_owner"), version=_slot("version")
         ),
         {"lease_expires_at": db_now_plus(_LASTING), "version": F("version") + 1},
-    )
+    ),
 )
 _RELEASE = PreparedUpdate(
+    Connection,
     lambda: (
         Connection.objects.filter(pk=_slot("id"), lease_owner=_slot("lease_owner")),
         {
@@ -77,12 +80,12 @@ _RELEASE = PreparedUpdate(
             "inflight_refresh_hash": "",
             "version": F("version") + 1,
         },
-    )
+    ),
 )
 
 
 _LOAD = PreparedSelect(
-    lambda: Connection.objects.select_related("app", "tenant").filter(pk=_slot("id"))
+    Connection, lambda: Connection.objects.select_related("app", "tenant").filter(pk=_slot("id"))
 )
 
 

@@ -11,6 +11,7 @@ prepares them. A SELECT's rows become instances as Django's ModelIterable makes 
 (from_db, then its related populators), its converters (decryption included) applied.
 """
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -51,21 +52,23 @@ def _bind(params: tuple, slots: dict, db) -> list:
 
 
 class _Prepared:
-    def __init__(self, build: Callable):
-        self._build = build
-        self._built = None
-        self._compiled: dict[tuple[str, str], object] = {}
+    """`build` returns a fresh queryset of `model` each time it is called: compiling sets up
+    joins on the query it compiles, so each compile gets its own, under a lock."""
 
-    def _spec(self):
-        if self._built is None:  # built on first use: the models are loaded by then
-            self._built = self._build()
-        return self._built
+    def __init__(self, model: type[Model], build: Callable):
+        self._model, self._build = model, build
+        self._lock = threading.Lock()
+        self._compiled: dict[tuple[str, str], object] = {}
 
     def _for(self, db, compile: Callable):
         key = (db.alias, db.vendor)
-        if key not in self._compiled:  # two threads may both compile it: the same result
-            self._compiled[key] = compile()
-        return self._compiled[key]
+        found = self._compiled.get(key)
+        if found is None:
+            with self._lock:
+                found = self._compiled.get(key)
+                if found is None:
+                    found = self._compiled[key] = compile(db, self._build())
+        return found
 
 
 class PreparedUpdate(_Prepared):
@@ -74,17 +77,17 @@ class PreparedUpdate(_Prepared):
     of rows it changed."""
 
     def run(self, **slots) -> int:
-        queryset, values = self._spec()
-        alias = router.db_for_write(queryset.model)
+        alias = router.db_for_write(self._model)
         db = connections[alias]
-        sql, params = self._for(db, lambda: self._compile(db, queryset, values))
+        sql, params = self._for(db, self._compile)
         bound = _bind(params, slots, db)
         with transaction.mark_for_rollback_on_error(using=alias), db.cursor() as cursor:
             cursor.execute(sql, bound)
             return cursor.rowcount
 
     @staticmethod
-    def _compile(db, queryset: QuerySet, values: dict) -> tuple[str, tuple]:
+    def _compile(db, built: tuple[QuerySet, dict]) -> tuple[str, tuple]:
+        queryset, values = built
         query = queryset.query.chain(UpdateQuery)
         query.add_update_values(values)
         sql, params = query.get_compiler(connection=db).as_sql()
@@ -107,10 +110,9 @@ class PreparedSelect(_Prepared):
     no prefetching, annotations or deferred fields); `run(**slots)` returns the list."""
 
     def run(self, **slots) -> list[Model]:
-        queryset = self._spec()
-        alias = router.db_for_read(queryset.model)
+        alias = router.db_for_read(self._model)
         db = connections[alias]
-        select = self._for(db, lambda: self._compile(db, alias, queryset))
+        select = self._for(db, self._compile)
         with db.cursor() as cursor:
             cursor.execute(select.sql, _bind(select.params, slots, db))
             rows = cursor.fetchall()
@@ -121,14 +123,14 @@ class PreparedSelect(_Prepared):
                 for convert in convs:
                     value = convert(value, expression, db)
                 values[pos] = value
-            obj = queryset.model.from_db(alias, select.init_list, values[select.start : select.end])
+            obj = self._model.from_db(alias, select.init_list, values[select.start : select.end])
             for populator in select.populators:
                 populator.populate(values, obj)
             found.append(obj)
         return found
 
     @staticmethod
-    def _compile(db, alias: str, queryset: QuerySet) -> _Select:
+    def _compile(db, queryset: QuerySet) -> _Select:
         if queryset._prefetch_related_lookups or queryset.query.deferred_loading[0]:
             raise TypeError("a prepared select takes no prefetching or deferred fields")
         compiler = queryset.query.get_compiler(connection=db)
@@ -145,5 +147,5 @@ class PreparedSelect(_Prepared):
             start=start,
             end=end,
             init_list=[f[0].target.attname for f in select[start:end]],
-            populators=get_related_populators(klass_info, select, alias),
+            populators=get_related_populators(klass_info, select, db.alias),
         )

@@ -37,7 +37,7 @@ def secrets_to_try(app: PrivateApp) -> list[str | None]:
 
 
 _ACTIVE_SECRETS = PreparedSelect(
-    lambda: ClientSecret.active_of(Slot("app", ClientSecret._meta.get_field("app")))
+    ClientSecret, lambda: ClientSecret.active_of(Slot("app", ClientSecret._meta.get_field("app")))
 )
 
 

@@ -137,7 +137,7 @@ def _store_statement(columns: frozenset[str]) -> PreparedUpdate:
             "version": F("version") + 1,
         }
 
-    return PreparedUpdate(build)
+    return PreparedUpdate(Connection, build)
 
 
 def _write(conn: Connection, tokens: TokenSet, *, sent_hash: str, owner: str, answered) -> Stored:

@@ -539,16 +539,16 @@ def do_scheduled(world: World, pk: int) -> str:
     Connection.objects.filter(pk=pk).update(next_refresh_at=timezone.now() - timedelta(seconds=1))
     if world.rng.random() < 0.5:
         return connection_refresh(pk, reason="scheduled").value
-    # What the beat and a worker do: claim what is due, run each task body inline.
+    # What the beat and a worker do: claim what is due, run each batch task's body inline.
     claimed = connections_claim_due(now=timezone.now(), limit=100)
-    outcome = "not claimed"
     for other in claimed:
         if other not in world.conns:
             connection_unclaim(other)  # an earlier example's row: not this model's business
-            continue
-        result = tasks.refresh_connection_task(other)
-        if other == pk:
-            outcome = f"claimed: {result}"
+    outcome = "not claimed"
+    for batch in tasks.task_batches([other for other in claimed if other in world.conns]):
+        refreshed = tasks.refresh_connections_task(batch)
+        if pk in batch:
+            outcome = f"claimed in a batch of {len(batch)}: {refreshed} refreshed"
     return outcome
 
 

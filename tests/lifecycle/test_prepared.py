@@ -81,10 +81,11 @@ def test_a_lease_runs_on_the_database_clock(conn):
 
 def test_a_statement_run_without_all_its_values_refuses(conn):
     rename = PreparedUpdate(
+        Connection,
         lambda: (
             Connection.objects.filter(pk=Slot("id", Connection._meta.pk)),
             {"account_name": Slot("name", Connection._meta.get_field("account_name"))},
-        )
+        ),
     )
     with pytest.raises(TypeError, match="slots"):
         rename.run(id=conn.pk)

@@ -122,3 +122,31 @@ def test_a_thread_pool_worker_holds_many_refreshes_in_flight_each_token_sent_onc
     for conn in conns:
         conn.refresh_from_db()
         assert registry.refresh_token_is_active("manu_online", conn.refresh_token)
+
+
+def test_batches_of_claimed_connections_run_side_by_side_each_token_sent_once(
+    make_sandbox_app, mint_connection, settings
+):
+    """Two threads, six due: two tasks of three, each refreshing its three in turn."""
+    settings.REFRESH_THREADS = 2
+    app = make_sandbox_app("manu_online")
+    conns = [mint_connection(app) for _ in range(6)]
+    faults.inject(
+        provider="manu_online", client_id=app.client_id, kind="latency", latency_ms=400, count=6
+    )
+    for conn in conns:
+        expire_access_token(conn)
+    leased = Connection.objects.filter(app=app).exclude(lease_owner="")
+    most_at_once = 0
+
+    def all_refreshed() -> bool:
+        nonlocal most_at_once
+        most_at_once = max(most_at_once, leased.count())
+        return Connection.objects.filter(app=app, refresh_count=1).count() == len(conns)
+
+    with celery_worker(concurrency=2, pool="threads", queues="celery"):
+        assert enqueue_due_refreshes() == len(conns)
+        wait_for(all_refreshed, timeout=90, every=0.05)
+    assert most_at_once == 2  # both batches at once, one refresh of each at a time
+    assert registry.most_presented("manu_online", app.client_id) == 1
+    assert not Connection.objects.filter(app=app, refresh_enqueued_at__isnull=False).exists()

@@ -1,0 +1,37 @@
+"""How the beat hands a tick's claim to workers: a few connections to a task (unit tests; a
+real worker runs such batches in tests/lifecycle/test_worker.py)."""
+
+import logging
+
+from connections import tasks
+from connections.lifecycle import Outcome
+
+
+def sizes(n: int) -> list[int]:
+    return [len(batch) for batch in tasks.task_batches(list(range(n)))]
+
+
+def test_a_claim_is_spread_over_the_refresh_threads_in_tasks_of_at_most_the_task_size(settings):
+    settings.REFRESH_THREADS, settings.REFRESH_TASK_SIZE = 4, 20
+    assert sizes(0) == []
+    assert sizes(3) == [1, 1, 1]  # fewer than the threads: one each, all side by side
+    assert sizes(10) == [3, 3, 3, 1]
+    assert sizes(1000) == [20] * 50  # a wake-up burst: many tasks, none too long
+    batches = tasks.task_batches(list(range(57)))
+    assert [pk for batch in batches for pk in batch] == list(range(57))  # each once, in order
+
+
+def test_one_connection_failing_does_not_stop_the_rest_of_its_batch(monkeypatch, caplog):
+    unclaimed = []
+
+    def refresh(pk, *, reason):
+        if pk == 2:
+            raise RuntimeError("the database went away")
+        return Outcome.REFRESHED if pk != 3 else Outcome.FRESH
+
+    monkeypatch.setattr(tasks, "connection_refresh", refresh)
+    monkeypatch.setattr(tasks, "connection_unclaim", unclaimed.append)
+    with caplog.at_level(logging.ERROR, logger="connections.tasks"):
+        assert tasks.refresh_connections_task([1, 2, 3, 4]) == 2
+    assert unclaimed == [2, 3]  # the failed one and the one with nothing to do
+    assert "refreshing connection 2 failed" in caplog.text
