@@ -29,7 +29,8 @@ What it does, all on 127.0.0.1, with its state in a temporary VAR_DIR removed af
    N / elapsed = refreshes per second;
 7. bare loop: N refresh-grant POSTs straight to the sandbox token endpoint from F threads,
    each spending a refresh token of the second app, built like the portal's own request
-   (form body, client secret in it, a plain requests.post: no keep-alive, as the portal);
+   (form body, client secret in it, a plain requests.post: a new connection per call, where
+   the portal's worker keeps one alive per thread and host);
 8. --sustained S: for S seconds, at once and every REFRESH_BEAT_SECONDS, the N + F worker
    connections that are idle are made due and `enqueue_due_refreshes` is called, as beat
    does; the rate is the refreshes completed within the window ("refreshed" audit events) / S,
@@ -46,9 +47,9 @@ What it does, all on 127.0.0.1, with its state in a temporary VAR_DIR removed af
    time, median of 20, without and with --scan-backlog queued rows ahead of it.
 
 Fairness: both sides hit the same server and database, with the same number of requests in
-flight (F worker threads or processes vs F client threads), one new TCP connection per call,
-after a warm-up of F calls. What the portal adds is its own work per refresh: the claim and
-enqueue, the broker round trip, the lease, the rate limiter, storing the tokens, the audit
+flight (F worker threads or processes vs F client threads), after a warm-up of F calls. What the portal adds is its own work per refresh: the claim and
+enqueue, the broker round trip (one per task of up to REFRESH_TASK_SIZE
+connections), the lease, the rate limiter, storing the tokens, the audit
 event.
 
 It also prints the CPU each side spent per refresh (from /proc; PostgreSQL's own is not in
@@ -463,8 +464,9 @@ def compare_phase(env, args, setup, server, worker, memory, round_args, base) ->
     )
     print(
         f"  bare:   {n} refresh-grant POSTs to {setup['token_url'].replace(base, '')} from "
-        f"{in_flight} threads (as many in flight as the worker), requests.post like the portal "
-        f"(no keep-alive), after {in_flight} warm-up calls"
+        f"{in_flight} threads (as many in flight as the worker), requests.post with the "
+        f"portal's form body (a new connection per call; the worker keeps its alive), after "
+        f"{in_flight} warm-up calls"
     )
     print(
         f"  portal through the worker: {n} refreshes in {timed['seconds']:6.2f} s = "

@@ -16,8 +16,8 @@ from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F,
 from django.db.models.functions import Now
 
 from connections import egress
-from connections.lifecycle.prepared import PreparedSelect, PreparedUpdate, Slot
 from connections.models import Connection
+from connections.prepared import PreparedSelect, PreparedUpdate, Slot
 
 # How often a caller waiting for another owner's lease looks again.
 POLL_SECONDS = 0.05

@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from connections import audit, metrics, oauth, ratelimit
-from connections.lifecycle.prepared import PreparedSelect, Slot
 from connections.models import AuditEvent, ClientSecret, Connection, PrivateApp
 from connections.oauth import Credentials, ErrorKind, ProviderError, TokenSet
+from connections.prepared import PreparedSelect, Slot
 from connections.providers import Grant, PkceMode
 
 # One resend after no answer at all: the request may never have reached the provider.

@@ -43,8 +43,12 @@ class Entry:
         return datetime.fromisoformat(self.answered_at)
 
 
+def _path() -> Path:
+    return Path(settings.VAR_DIR) / "spool"
+
+
 def _folder() -> Path:
-    folder = Path(settings.VAR_DIR) / "spool"
+    folder = _path()
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -153,7 +157,7 @@ def drop(entry: Entry) -> None:
 
 def is_empty() -> bool:
     """Cheap: one directory scan and one HLEN. Normally true."""
-    if any(_folder().glob("*.json")):
+    if any(_path().glob("*.json")):  # no folder yet: nothing spooled (no mkdir every refresh)
         return False
     client = _redis()
     if client is None:

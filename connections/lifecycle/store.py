@@ -31,11 +31,11 @@ from django.utils import timezone
 
 from connections import audit
 from connections.lifecycle import lease, spool
-from connections.lifecycle.prepared import PreparedUpdate, Slot
 from connections.lifecycle.revoke import revoke_tokens
 from connections.lifecycle.schedule import next_refresh_at
 from connections.models import AuditEvent, Connection, PrivateApp, sha256_hex
 from connections.oauth import TokenSet
+from connections.prepared import PreparedUpdate, Slot
 
 log = logging.getLogger(__name__)
 Status = Connection.Status

@@ -1,4 +1,4 @@
-"""The refresh path's prepared statements (connections/lifecycle/prepared.py) behave like the
+"""The refresh path's prepared statements (connections/prepared.py) behave like the
 ORM queries they replace: values prepared by their fields (tokens encrypted), rows converted
 (tokens decrypted) with their related objects, the database's clock for leases; on SQLite
 and PostgreSQL alike (CI runs both)."""
@@ -10,11 +10,12 @@ from django.db import connection as database
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from connections import audit
 from connections.lifecycle import lease
-from connections.lifecycle.prepared import PreparedUpdate, Slot
 from connections.lifecycle.store import Stored, store_answer
-from connections.models import Connection
+from connections.models import AuditEvent, Connection
 from connections.oauth import TokenSet
+from connections.prepared import PreparedUpdate, Slot
 from tests import factories
 
 
@@ -91,3 +92,25 @@ def test_a_statement_run_without_all_its_values_refuses(conn):
         rename.run(id=conn.pk)
     assert rename.run(id=conn.pk, name="Renamed") == 1
     assert Connection.objects.get(pk=conn.pk).account_name == "Renamed"
+
+
+def test_an_audit_row_is_written_whole(conn, alice):
+    audit.record(
+        AuditEvent.Kind.REFRESHED,
+        tenant=conn.tenant,
+        connection=conn,
+        actor=alice,
+        message="Tokens renewed (scheduled).",
+        request_id="req-1",
+        rotated=True,
+        reason="scheduled",
+    )
+    event = AuditEvent.objects.get(connection=conn, kind=AuditEvent.Kind.REFRESHED)
+    assert (event.tenant_id, event.app_id, event.actor_id) == (
+        conn.tenant_id,
+        conn.app_id,
+        alice.pk,
+    )
+    assert (event.message, event.request_id) == ("Tokens renewed (scheduled).", "req-1")
+    assert event.data == {"rotated": True, "reason": "scheduled"}
+    assert abs(event.created_at - timezone.now()) < timedelta(minutes=1)

@@ -1,4 +1,5 @@
-"""The refresh path's statements, built with the ORM but compiled once per database.
+"""Hot statements (a refresh's load, lease, store and audit row), built with the ORM but
+compiled once per database.
 
 Django compiles a query afresh on every call, resolving each Case, When, F and Q and, for a
 select_related load, every column of every model in it; for the load, lease and store of a
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from django.db import connections, router, transaction
 from django.db.models import Expression, Field, Model, QuerySet
 from django.db.models.query import get_related_populators
-from django.db.models.sql import UpdateQuery
+from django.db.models.sql import InsertQuery, UpdateQuery
 
 
 class _Param:
@@ -91,6 +92,28 @@ class PreparedUpdate(_Prepared):
         query = queryset.query.chain(UpdateQuery)
         query.add_update_values(values)
         sql, params = query.get_compiler(connection=db).as_sql()
+        return sql, tuple(params)
+
+
+class PreparedInsert(_Prepared):
+    """An INSERT of one row of `model` setting `fields` (each a slot of its own name; a
+    foreign key takes the id), returning nothing."""
+
+    def __init__(self, model: type[Model], fields: list[str]):
+        super().__init__(model, lambda: [model._meta.get_field(name) for name in fields])
+
+    def run(self, **slots) -> None:
+        alias = router.db_for_write(self._model)
+        db = connections[alias]
+        sql, params = self._for(db, self._compile)
+        with transaction.mark_for_rollback_on_error(using=alias), db.cursor() as cursor:
+            cursor.execute(sql, _bind(params, slots, db))
+
+    def _compile(self, db, fields: list[Field]) -> tuple[str, tuple]:
+        row = self._model(**{f.attname: Slot(f.name, f) for f in fields})
+        query = InsertQuery(self._model)
+        query.insert_values(fields, [row])
+        [(sql, params)] = query.get_compiler(connection=db).as_sql()
         return sql, tuple(params)
 
 
