@@ -94,18 +94,25 @@ def test_a_worker_killed_mid_refresh_is_recovered_by_the_beat_within_lease_and_t
     assert registry.most_presented("manu_online", client_id) <= 2  # the dead one's, then ours
 
 
-def test_a_thread_pool_worker_holds_many_refreshes_in_flight_each_token_sent_once(
-    make_sandbox_app, mint_connection
-):
-    """The Procfile's worker: one process, many threads, each refresh its own lease."""
+def slow_due_connections(make_sandbox_app, mint_connection, n: int, *, latency_ms: int):
+    """`n` due connections of a new app whose token calls are slow enough to overlap."""
     app = make_sandbox_app("manu_online")
-    conns = [mint_connection(app) for _ in range(12)]
-    # Slow enough that the refreshes overlap: what many in flight means.
+    conns = [mint_connection(app) for _ in range(n)]
     faults.inject(
-        provider="manu_online", client_id=app.client_id, kind="latency", latency_ms=800, count=12
+        provider="manu_online",
+        client_id=app.client_id,
+        kind="latency",
+        latency_ms=latency_ms,
+        count=n,
     )
     for conn in conns:
         expire_access_token(conn)
+    return app, conns
+
+
+def refresh_all_counting_leases(app, conns, *, concurrency: int) -> int:
+    """The beat's tick, then a thread-pool worker until each of `conns` was refreshed once;
+    the most leases held at once meanwhile."""
     leased = Connection.objects.filter(app=app).exclude(lease_owner="")
     most_at_once = 0
 
@@ -114,10 +121,19 @@ def test_a_thread_pool_worker_holds_many_refreshes_in_flight_each_token_sent_onc
         most_at_once = max(most_at_once, leased.count())
         return Connection.objects.filter(app=app, refresh_count=1).count() == len(conns)
 
-    with celery_worker(concurrency=12, pool="threads", queues="celery"):
+    with celery_worker(concurrency=concurrency, pool="threads", queues="celery"):
         assert enqueue_due_refreshes() == len(conns)
         wait_for(all_refreshed, timeout=90, every=0.05)
-    assert most_at_once > 1  # several leases held at once, by one worker process
+    return most_at_once
+
+
+def test_a_thread_pool_worker_holds_many_refreshes_in_flight_each_token_sent_once(
+    make_sandbox_app, mint_connection
+):
+    """The Procfile's worker: one process, many threads, each refresh its own lease."""
+    app, conns = slow_due_connections(make_sandbox_app, mint_connection, 12, latency_ms=800)
+    # several leases held at once, by one worker process
+    assert refresh_all_counting_leases(app, conns, concurrency=12) > 1
     assert registry.most_presented("manu_online", app.client_id) == 1
     for conn in conns:
         conn.refresh_from_db()
@@ -129,24 +145,8 @@ def test_batches_of_claimed_connections_run_side_by_side_each_token_sent_once(
 ):
     """Two threads, six due: two tasks of three, each refreshing its three in turn."""
     settings.REFRESH_THREADS = 2
-    app = make_sandbox_app("manu_online")
-    conns = [mint_connection(app) for _ in range(6)]
-    faults.inject(
-        provider="manu_online", client_id=app.client_id, kind="latency", latency_ms=400, count=6
-    )
-    for conn in conns:
-        expire_access_token(conn)
-    leased = Connection.objects.filter(app=app).exclude(lease_owner="")
-    most_at_once = 0
-
-    def all_refreshed() -> bool:
-        nonlocal most_at_once
-        most_at_once = max(most_at_once, leased.count())
-        return Connection.objects.filter(app=app, refresh_count=1).count() == len(conns)
-
-    with celery_worker(concurrency=2, pool="threads", queues="celery"):
-        assert enqueue_due_refreshes() == len(conns)
-        wait_for(all_refreshed, timeout=90, every=0.05)
-    assert most_at_once == 2  # both batches at once, one refresh of each at a time
+    app, conns = slow_due_connections(make_sandbox_app, mint_connection, 6, latency_ms=400)
+    # both batches at once, one refresh of each at a time
+    assert refresh_all_counting_leases(app, conns, concurrency=2) == 2
     assert registry.most_presented("manu_online", app.client_id) == 1
     assert not Connection.objects.filter(app=app, refresh_enqueued_at__isnull=False).exists()
