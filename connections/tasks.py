@@ -47,6 +47,8 @@ def _refresh_claimed(connection_id: int, reason: str) -> str:
 
 @shared_task(name="connections.refresh_connection")
 def refresh_connection_task(connection_id: int, reason: str = "scheduled") -> str:
+    """One claimed connection (what the beat enqueued before it sent batches: such messages
+    may still wait in the queue after an upgrade)."""
     return _refresh_claimed(connection_id, reason)
 
 
@@ -68,7 +70,7 @@ def refresh_connections_task(connection_ids: list[int], reason: str = "scheduled
 def task_batches(connection_ids: list[int]) -> list[list[int]]:
     """A tick's claim spread over the workers' refresh threads (REFRESH_THREADS tasks, or
     more of at most REFRESH_TASK_SIZE each), so a small claim still runs side by side."""
-    size = math.ceil(len(connection_ids) / settings.REFRESH_THREADS)
+    size = math.ceil(len(connection_ids) / max(1, settings.REFRESH_THREADS))
     size = max(1, min(settings.REFRESH_TASK_SIZE, size))
     return [connection_ids[i : i + size] for i in range(0, len(connection_ids), size)]
 

@@ -19,6 +19,8 @@ def test_a_claim_is_spread_over_the_refresh_threads_in_tasks_of_at_most_the_task
     assert sizes(1000) == [20] * 50  # a wake-up burst: many tasks, none too long
     batches = tasks.task_batches(list(range(57)))
     assert [pk for batch in batches for pk in batch] == list(range(57))  # each once, in order
+    settings.REFRESH_THREADS = 0  # misconfigured: still every connection, in bounded tasks
+    assert sizes(30) == [20, 10]
 
 
 def test_one_connection_failing_does_not_stop_the_rest_of_its_batch(monkeypatch, caplog):
