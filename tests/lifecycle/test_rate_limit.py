@@ -1,8 +1,11 @@
 """Refreshes stay under the provider's token-endpoint limit per client id, and no slower."""
 
+from datetime import timedelta
+
 import pytest
 import redis
 from django.conf import settings
+from django.utils import timezone
 
 from connections import ratelimit
 from connections.lifecycle import provider_calls
@@ -77,6 +80,8 @@ def test_code_exchanges_take_slots_and_one_held_back_is_never_sent(
     assert refresh_connection(first.pk, reason="manual", force=True) == Outcome.RETRY_SCHEDULED
     first_after = type(first).objects.get(pk=first.pk)
     assert "held back by the portal" in first_after.last_error
+    # Nothing was sent: due again for the next sweep, not after another full wait.
+    assert first_after.next_refresh_at <= timezone.now() + timedelta(seconds=2)
     assert first_after.refresh_token == first.refresh_token
     assert registry.refresh_token_is_active("manus", first.refresh_token)
     assert Client.objects.get(client_id=app.client_id).window_count == 2
