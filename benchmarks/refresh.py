@@ -47,10 +47,10 @@ What it does, all on 127.0.0.1, with its state in a temporary VAR_DIR removed af
    time, median of 20, without and with --scan-backlog queued rows ahead of it.
 
 Fairness: both sides hit the same server and database, with the same number of requests in
-flight (F worker threads or processes vs F client threads), after a warm-up of F calls. What the portal adds is its own work per refresh: the claim and
-enqueue, the broker round trip (one per task of up to REFRESH_TASK_SIZE
-connections), the lease, the rate limiter, storing the tokens, the audit
-event.
+flight (F worker threads or processes vs F client threads), after a warm-up of F calls. What
+the portal adds is its own work per refresh: the claim and enqueue, the broker round trip (one
+per task of up to REFRESH_TASK_SIZE connections), the lease, the rate limiter, storing the
+tokens, the audit event.
 
 It also prints the CPU each side spent per refresh (from /proc; PostgreSQL's own is not in
 it), and on PostgreSQL how many database sessions were opened per refresh. With the provider
@@ -389,7 +389,7 @@ def run_worker_phases(env, procs, base, port, queue, args, compare: bool) -> boo
     print(
         f"  worker: celery -A portal worker --pool {args.pool} --concurrency {in_flight} "
         f"({in_flight} {unit}), prefetch and acks as the settings say; the beat's claim in "
-        f"tasks of up to REFRESH_TASK_SIZE={os.environ.get('REFRESH_TASK_SIZE', 20)} "
+        f"tasks of up to REFRESH_TASK_SIZE={env.get('REFRESH_TASK_SIZE', '(the portal default)')} "
         f"connections over REFRESH_THREADS={in_flight}; warm-up of {in_flight} refreshes "
         "before any clock"
     )

@@ -96,19 +96,22 @@ class _Prepared:
         return found
 
 
-class PreparedUpdate(_Prepared):
-    """An UPDATE: `build` returns the filtered queryset and the values to set (plain values,
-    expressions and Slots, as QuerySet.update takes them); `run(**slots)` returns the number
-    of rows it changed."""
-
+class _PreparedWrite(_Prepared):
     def run(self, **slots) -> int:
+        """The number of rows the statement wrote."""
         alias = router.db_for_write(self._model)
         db = connections[alias]
         sql, params = self._for(db, self._compile)
-        bound = _bind(params, slots, db)
+        bound = _bind(params, slots, db)  # a missing slot is refused before any transaction mark
         with transaction.mark_for_rollback_on_error(using=alias), _cursor(db) as cursor:
             cursor.execute(sql, bound)
             return cursor.rowcount
+
+
+class PreparedUpdate(_PreparedWrite):
+    """An UPDATE: `build` returns the filtered queryset and the values to set (plain values,
+    expressions and Slots, as QuerySet.update takes them); `run(**slots)` returns the number
+    of rows it changed."""
 
     @staticmethod
     def _compile(db, built: tuple[QuerySet, dict]) -> tuple[str, tuple]:
@@ -119,19 +122,12 @@ class PreparedUpdate(_Prepared):
         return sql, tuple(params)
 
 
-class PreparedInsert(_Prepared):
+class PreparedInsert(_PreparedWrite):
     """An INSERT of one row of `model` setting `fields` (each a slot of its own name; a
-    foreign key takes the id), returning nothing."""
+    foreign key takes the id), returning no columns."""
 
     def __init__(self, model: type[Model], fields: list[str]):
         super().__init__(model, lambda: [model._meta.get_field(name) for name in fields])
-
-    def run(self, **slots) -> None:
-        alias = router.db_for_write(self._model)
-        db = connections[alias]
-        sql, params = self._for(db, self._compile)
-        with transaction.mark_for_rollback_on_error(using=alias), _cursor(db) as cursor:
-            cursor.execute(sql, _bind(params, slots, db))
 
     def _compile(self, db, fields: list[Field]) -> tuple[str, tuple]:
         row = self._model(**{f.attname: Slot(f.name, f) for f in fields})
