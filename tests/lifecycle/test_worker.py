@@ -77,7 +77,12 @@ def test_a_worker_killed_mid_refresh_is_recovered_by_the_beat_within_lease_and_t
 
         def beat_tick_then_refreshed() -> bool:
             enqueue_due_refreshes()
-            return Connection.objects.get(pk=conn.pk).refresh_enqueued_at is None
+            # Not "no longer queued": a task that found the row busy (the dead worker's
+            # message, redelivered beside the tick's) unclaims it too, with nothing done.
+            row = Connection.objects.get(pk=conn.pk)
+            return (
+                row.last_refreshed_at > killed_at or row.status == Connection.Status.NEEDS_REAUTH
+            ) and row.refresh_enqueued_at is None
 
         # The beat ticks every BEAT_SECONDS until a worker has refreshed the row.
         wait_for(beat_tick_then_refreshed, timeout=90, every=BEAT_SECONDS)
