@@ -2,32 +2,42 @@
 send(): to an allowed destination only (destinations.py: https, public addresses, checked
 after DNS and pinned), within one total deadline, redirects never followed, the body capped.
 
-`requests` only knows per-operation timeouts: a provider that trickles its answer a byte at a
-time keeps a call alive for as long as it likes, each read well inside the read timeout. A
+HTTP clients only know per-operation timeouts: a provider that trickles its answer a byte at
+a time keeps a call alive for as long as it likes, each read well inside the read timeout. A
 refresh lease must outlive the call it covers, so every call here has a wall-clock deadline
-for connect, send and read together: a watchdog (watchdog.py) shuts the call's sockets down when it passes,
-which ends any blocked read at once. The lifecycle extends the lease by `deadline_seconds()`
+for connect, send and read together: a watchdog (watchdog.py) shuts the call's sockets down
+when it passes, which ends any blocked read at once. The lifecycle extends the lease by `deadline_seconds()`
 plus a margin before each send.
 
-Connections are kept alive: each thread keeps one session (no cookies, no proxies from the
-environment) whose pool holds a connection per host, so a worker refreshing many connections
-of one provider does one TCP and TLS handshake, not one per refresh. A pooled connection was
-checked and pinned when it was opened; its socket joins the watch of every call that uses it,
-and a call that fails in any way discards the thread's session, so a socket the watchdog shut
-down (or one left mid-answer) is never handed to the next call.
+Connections are kept alive: each thread keeps one urllib3 pool manager (urllib3 keeps no
+cookies and reads no proxy settings from the environment: the pin is ours) whose pool holds a
+connection per host, so a worker refreshing many connections of one provider does one TCP and
+TLS handshake, not one per refresh. A pooled connection was checked and pinned when it was
+opened; its socket joins the watch of every call that uses it, and a call that fails in any
+way discards the thread's pools, so a socket the watchdog shut down (or one left mid-answer)
+is never handed to the next call.
+
+urllib3 directly, not a requests Session: a Session merges settings, cookies and hooks and
+re-parses the URL on every call, which cost more CPU than the rest of a refresh's HTTP work
+(a worker sends thousands of these a minute). Failures are still raised as requests'
+exceptions, which is what the callers (oauth.py, the webhook sender) and their callers know.
 """
 
+import json
 import socket
 import threading
-from http.cookiejar import DefaultCookiePolicy
+from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
-from requests.adapters import HTTPAdapter
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
+from urllib3 import PoolManager, Timeout
+from urllib3 import exceptions as urllib3_errors
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-from urllib3.util import connection
+from urllib3.response import BaseHTTPResponse
+from urllib3.util import connection, make_headers
 
 from connections import destinations
 from connections.watchdog import Watchdog
@@ -129,12 +139,6 @@ class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-class _Adapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-
-
 class TooLarge(requests.RequestException):
     """The answer's body was longer than MAX_BODY bytes: it was not read further (its
     status line was: `status_code`)."""
@@ -148,53 +152,99 @@ class TooLarge(requests.RequestException):
 MAX_BODY = 1024 * 1024
 
 
+USER_AGENT = "integration-portal/1"
+
+
+class Response:
+    """An answer read whole: what callers of send() use of requests' Response."""
+
+    __slots__ = ("status_code", "reason", "headers", "content")
+
+    def __init__(self, raw: BaseHTTPResponse, content: bytes):
+        self.status_code = raw.status
+        self.reason = raw.reason or ""
+        self.headers = raw.headers  # case-insensitive, as requests' are
+        self.content = content
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self):
+        """The body as JSON; ValueError when it is not."""
+        return json.loads(self.content)
+
+
 _watchdog = Watchdog()
-_sessions = threading.local()
-#: a provider's Set-Cookie is never kept: one tenant's call must not carry another's cookie
-NO_COOKIES = DefaultCookiePolicy(allowed_domains=[])
+_pools = threading.local()
 
 
-def _session() -> requests.Session:
-    session = getattr(_sessions, "session", None)
-    if session is None:
-        session = requests.Session()
-        session.trust_env = False  # no proxy or netrc from the environment: the pin is ours
-        session.cookies.set_policy(NO_COOKIES)
-        session.mount("http://", _Adapter())
-        session.mount("https://", _Adapter())
-        _sessions.session = session
-    return session
+def _pool_manager() -> PoolManager:
+    manager = getattr(_pools, "manager", None)
+    if manager is None:
+        # Certificates are checked against the bundle requests used (certifi's).
+        manager = PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=DEFAULT_CA_BUNDLE_PATH)
+        manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        _pools.manager = manager
+    return manager
 
 
 def discard_session() -> None:
     """Close this thread's kept-alive connections (the next call opens new ones)."""
-    session, _sessions.session = getattr(_sessions, "session", None), None
-    if session is not None:
-        session.close()
+    manager, _pools.manager = getattr(_pools, "manager", None), None
+    if manager is not None:
+        manager.clear()
 
 
-def send(method: str, url: str, *, deadline: float | None = None, **kwargs) -> requests.Response:
+def send(
+    method: str,
+    url: str,
+    *,
+    deadline: float | None = None,
+    headers: dict | None = None,
+    auth: tuple[str, str] | None = None,
+    data: dict | bytes | None = None,
+    json: object = None,
+) -> Response:
     """One request, its body read whole (at most MAX_BODY bytes), within `deadline` seconds
-    (PROVIDER_DEADLINE by default). Raises destinations.Refused for a destination the portal
-    does not send to, TooLarge, or requests.RequestException (DeadlineExceeded when the
-    deadline struck)."""
+    (PROVIDER_DEADLINE by default). `data` is a form (a dict) or the raw body, `json` an
+    object sent as JSON, `auth` HTTP Basic credentials. Raises destinations.Refused for a
+    destination the portal does not send to, TooLarge, or requests.RequestException
+    (DeadlineExceeded when the deadline struck)."""
     destinations.check_url(url)
     total = deadline_seconds() if deadline is None else deadline
-    connect = min(settings.PROVIDER_CONNECT_TIMEOUT, total)
-    read = min(settings.PROVIDER_READ_TIMEOUT, total)
+    timeout = Timeout(
+        connect=min(settings.PROVIDER_CONNECT_TIMEOUT, total),
+        read=min(settings.PROVIDER_READ_TIMEOUT, total),
+    )
+    body, sent_headers = _encode(headers, auth, data, json)
     watch = _Watch()
-    session = _session()
     _current.watch = watch
     _watchdog.arm(total, watch)
     try:
-        response = session.request(
-            method, url, timeout=(connect, read), allow_redirects=False, stream=True, **kwargs
+        raw = _pool_manager().urlopen(
+            method,
+            url,
+            body=body,
+            headers=sent_headers,
+            timeout=timeout,
+            retries=False,
+            redirect=False,
+            preload_content=False,
+            decode_content=True,
         )
-        _read_capped(response)
+        response = Response(raw, _read_capped(raw))
     except BaseException as exc:
         discard_session()
-        if isinstance(exc, requests.RequestException) and watch.struck:
+        failure = _as_requests_error(exc)
+        if failure is not None and watch.struck:
             raise DeadlineExceeded(f"no complete answer within the {total:g} s deadline") from exc
+        if failure is not None:
+            raise failure from exc
         raise
     finally:
         watch.finish()
@@ -206,13 +256,49 @@ def send(method: str, url: str, *, deadline: float | None = None, **kwargs) -> r
     return response
 
 
-def _read_capped(response: requests.Response) -> None:
+def _encode(headers, auth, data, json_body) -> tuple[bytes | None, dict]:
+    """The body and headers, as requests would have sent them."""
+    sent = {"User-Agent": USER_AGENT, "Accept": "*/*", **(headers or {})}
+    if auth is not None:
+        # latin-1, as requests encoded it
+        sent["Authorization"] = make_headers(basic_auth=f"{auth[0]}:{auth[1]}")["authorization"]
+    if json_body is not None:
+        sent.setdefault("Content-Type", "application/json")
+        return json.dumps(json_body, allow_nan=False).encode(), sent
+    if isinstance(data, dict):
+        sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        return urlencode(data, doseq=True).encode(), sent
+    return data, sent
+
+
+# urllib3's failures as requests named them; NewConnectionError before its base class.
+_ERRORS = (
+    (NewConnectionError, requests.ConnectionError),
+    (ConnectTimeoutError, requests.ConnectTimeout),
+    (urllib3_errors.ReadTimeoutError, requests.ReadTimeout),
+    (urllib3_errors.SSLError, requests.exceptions.SSLError),
+    (urllib3_errors.ProtocolError, requests.ConnectionError),
+    (urllib3_errors.DecodeError, requests.exceptions.ContentDecodingError),
+    (urllib3_errors.LocationValueError, requests.exceptions.InvalidURL),
+    (urllib3_errors.HTTPError, requests.RequestException),
+)
+
+
+def _as_requests_error(exc: BaseException) -> requests.RequestException | None:
+    if isinstance(exc, requests.RequestException):
+        return exc  # TooLarge
+    for urllib3_class, requests_class in _ERRORS:
+        if isinstance(exc, urllib3_class):
+            return requests_class(str(exc))
+    return None
+
+
+def _read_capped(raw: BaseHTTPResponse) -> bytes:
     body = bytearray()
-    for chunk in response.iter_content(64 * 1024):
+    for chunk in raw.stream(64 * 1024, decode_content=True):
         body += chunk
         if len(body) > MAX_BODY:
-            response.close()
-            raise TooLarge(f"the answer was longer than {MAX_BODY} bytes", response.status_code)
-    response._content = bytes(body)
-    response._content_consumed = True
-    response.raw.release_conn()  # read whole: the connection goes back to the pool
+            raw.close()
+            raise TooLarge(f"the answer was longer than {MAX_BODY} bytes", raw.status)
+    raw.release_conn()  # read whole: the connection goes back to the pool
+    return bytes(body)

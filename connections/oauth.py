@@ -1,4 +1,4 @@
-"""Talking to providers: OAuth 2.0 requests built with oauthlib, sent with requests.
+"""Talking to providers: OAuth 2.0 requests built with oauthlib, sent through egress.
 
 Knows HTTP and OAuth, nothing about views or the database. Every failure comes back as a
 ProviderError with a kind the lifecycle can act on (retry, wait, re-authorise, fix the app).
@@ -208,7 +208,7 @@ def _token_request(app, creds: Credentials, body: str) -> TokenSet:
     )
 
 
-def _post(url: str, creds: Credentials, params: dict) -> requests.Response:
+def _post(url: str, creds: Credentials, params: dict) -> egress.Response:
     auth = None
     if creds.auth == ClientAuth.BASIC and creds.secret is not None:
         auth = (creds.client_id, creds.secret)
@@ -232,13 +232,13 @@ def _post(url: str, creds: Credentials, params: dict) -> requests.Response:
         ) from exc
 
 
-def request_id_of(app, response: requests.Response) -> str:
+def request_id_of(app, response: egress.Response) -> str:
     """The provider's id of this request (for its support), from its catalogue header."""
     header = app.catalogue.request_id_header
     return response.headers.get(header, "")[:120] if header else ""
 
 
-def _error_from(app, response: requests.Response) -> ProviderError:
+def _error_from(app, response: egress.Response) -> ProviderError:
     status = response.status_code
     try:
         data = response.json()
@@ -294,7 +294,7 @@ def credentials_for(app, secret: str | None) -> Credentials:
     )
 
 
-def safe_json(response: requests.Response):
+def safe_json(response: egress.Response):
     try:
         return response.json()
     except ValueError:

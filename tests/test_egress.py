@@ -1,12 +1,16 @@
 """One provider request never outlives its total deadline, never follows a redirect, and
 shares a kept-alive connection without carrying cookies from one call to the next."""
 
+import base64
+import json
+import socket
 import threading
 import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
 from connections import egress
 from connections.oauth import ErrorKind, ProviderError
@@ -156,3 +160,79 @@ def test_a_call_the_deadline_struck_leaves_no_socket_for_the_next(keep_alive_ser
     # The kept-alive connection was shut down by the watchdog: the next call opens a new one.
     assert egress.send("POST", f"{keep_alive_server}/token", data={"a": "b"}).ok
     assert len(KeepAlive.connections) == 2
+
+
+class Echo(BaseHTTPRequestHandler):
+    """Answers with what it got: the request's headers and body, as JSON; /big answers with
+    one byte more than the egress path reads."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        got = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/big":
+            body = b" " * (egress.MAX_BODY + 1)
+        else:
+            body = json.dumps({"headers": dict(self.headers), "body": got.decode()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Request-Id", "req-1")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def echo_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    egress.discard_session()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_form_with_basic_auth_is_sent_as_a_token_endpoint_expects(echo_server):
+    response = egress.send(
+        "POST",
+        f"{echo_server}/token",
+        auth=("client-1", "s3cret"),
+        headers={"Accept": "application/json"},
+        data={"grant_type": "refresh_token", "refresh_token": "a b&c"},
+    )
+    sent = response.json()
+    assert (
+        sent["headers"]["Authorization"] == "Basic " + base64.b64encode(b"client-1:s3cret").decode()
+    )
+    assert sent["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
+    assert sent["headers"]["Accept"] == "application/json"
+    assert sent["body"] == "grant_type=refresh_token&refresh_token=a+b%26c"
+    # The answer's headers are read case-insensitively, as the catalogue names them.
+    assert response.headers.get("x-request-id") == "req-1" and response.ok
+
+
+def test_a_json_body_and_a_raw_body_are_sent_as_given(echo_server):
+    sent = egress.send("POST", f"{echo_server}/token", json={"client_id": "c"}).json()
+    assert sent["headers"]["Content-Type"] == "application/json"
+    assert json.loads(sent["body"]) == {"client_id": "c"}
+    raw = egress.send("POST", f"{echo_server}/hook", data=b'{"a": 1}').json()
+    assert raw["body"] == '{"a": 1}' and "Content-Type" not in raw["headers"]
+
+
+def test_an_answer_over_the_cap_is_not_read_whole(echo_server):
+    with pytest.raises(egress.TooLarge) as caught:
+        egress.send("POST", f"{echo_server}/big")
+    assert caught.value.status_code == 200
+
+
+def test_nothing_listening_is_a_requests_connection_error():
+    # What the callers catch (oauth.py classifies it as "no answer"), not urllib3's own.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound, never listening: the connect is refused
+        with pytest.raises(requests.ConnectionError):
+            egress.send("POST", f"http://127.0.0.1:{port}/token", deadline=5)
