@@ -114,6 +114,7 @@ def refresh_benchmark_setup() -> None:
             "burst_pks": burst,
             "database": connection.vendor,
             "max_connections": _max_connections(),
+            "task_size": settings.REFRESH_TASK_SIZE,  # as the worker reads it: same env
         }
     )
 

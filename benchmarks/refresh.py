@@ -389,7 +389,7 @@ def run_worker_phases(env, procs, base, port, queue, args, compare: bool) -> boo
     print(
         f"  worker: celery -A portal worker --pool {args.pool} --concurrency {in_flight} "
         f"({in_flight} {unit}), prefetch and acks as the settings say; the beat's claim in "
-        f"tasks of up to REFRESH_TASK_SIZE={env.get('REFRESH_TASK_SIZE', '(the portal default)')} "
+        f"tasks of up to REFRESH_TASK_SIZE={setup['task_size']} "
         f"connections over REFRESH_THREADS={in_flight}; warm-up of {in_flight} refreshes "
         "before any clock"
     )

@@ -6,8 +6,8 @@ HTTP clients only know per-operation timeouts: a provider that trickles its answ
 a time keeps a call alive for as long as it likes, each read well inside the read timeout. A
 refresh lease must outlive the call it covers, so every call here has a wall-clock deadline
 for connect, send and read together: a watchdog (watchdog.py) shuts the call's sockets down
-when it passes, which ends any blocked read at once. The lifecycle extends the lease by `deadline_seconds()`
-plus a margin before each send.
+when it passes, which ends any blocked read at once. The lifecycle extends the lease by
+`deadline_seconds()` plus a margin before each send.
 
 Connections are kept alive: each thread keeps one urllib3 pool manager (urllib3 keeps no
 cookies and reads no proxy settings from the environment: the pin is ours) whose pool holds a
@@ -193,7 +193,7 @@ def _pool_manager() -> PoolManager:
     return manager
 
 
-def discard_session() -> None:
+def discard_pools() -> None:
     """Close this thread's kept-alive connections (the next call opens new ones)."""
     manager, _pools.manager = getattr(_pools, "manager", None), None
     if manager is not None:
@@ -239,7 +239,7 @@ def send(
         )
         response = Response(raw, _read_capped(raw))
     except BaseException as exc:
-        discard_session()
+        discard_pools()
         failure = _as_requests_error(exc)
         if failure is not None and watch.struck:
             raise DeadlineExceeded(f"no complete answer within the {total:g} s deadline") from exc
@@ -250,7 +250,7 @@ def send(
         watch.finish()
         _current.watch = None
     if watch.struck:
-        discard_session()  # struck as the answer completed: its socket is shut down
+        discard_pools()  # struck as the answer completed: its socket is shut down
     # A complete answer is returned even if the watchdog struck a moment after it arrived:
     # the lease outlives the deadline by a margin, and a refresh token it carries is live.
     return response

@@ -138,9 +138,9 @@ def keep_alive_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    egress.discard_session()
+    egress.discard_pools()
     yield f"http://127.0.0.1:{server.server_address[1]}"
-    egress.discard_session()
+    egress.discard_pools()
     server.shutdown()
     server.server_close()
 
@@ -191,7 +191,7 @@ def echo_server():
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
-    egress.discard_session()
+    egress.discard_pools()
     server.shutdown()
     server.server_close()
 
