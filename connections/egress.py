@@ -23,6 +23,8 @@ re-parses the URL on every call, which cost more CPU than the rest of a refresh'
 exceptions, which is what the callers (oauth.py, the webhook sender) and their callers know.
 """
 
+import base64
+import codecs
 import json
 import socket
 import threading
@@ -30,14 +32,19 @@ from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
-from requests.utils import DEFAULT_CA_BUNDLE_PATH
-from urllib3 import PoolManager, Timeout
+from requests.exceptions import InvalidHeader
+from requests.utils import (
+    DEFAULT_CA_BUNDLE_PATH,
+    check_header_validity,
+    get_encoding_from_headers,
+)
+from urllib3 import HTTPHeaderDict, PoolManager, Timeout
 from urllib3 import exceptions as urllib3_errors
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.response import BaseHTTPResponse
-from urllib3.util import connection, make_headers
+from urllib3.util import connection
 
 from connections import destinations
 from connections.watchdog import Watchdog
@@ -171,12 +178,21 @@ class Response:
         return self.status_code < 400
 
     @property
+    def charset(self) -> str:
+        """The Content-Type's charset (requests' defaults without one), known to Python."""
+        declared = get_encoding_from_headers(self.headers)
+        try:
+            return codecs.lookup(declared).name if declared else "utf-8"
+        except LookupError:
+            return "utf-8"
+
+    @property
     def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
+        return self.content.decode(self.charset, "replace")
 
     def json(self):
-        """The body as JSON; ValueError when it is not."""
-        return json.loads(self.content)
+        """The body as JSON; ValueError when it is not (undecodable bytes included)."""
+        return json.loads(self.content.decode(self.charset))
 
 
 _watchdog = Watchdog()
@@ -225,6 +241,7 @@ def send(
     watch = _Watch()
     _current.watch = watch
     _watchdog.arm(total, watch)
+    table = _SENDING
     try:
         raw = _pool_manager().urlopen(
             method,
@@ -237,10 +254,11 @@ def send(
             preload_content=False,
             decode_content=True,
         )
+        table = _READING
         response = Response(raw, _read_capped(raw))
     except BaseException as exc:
         discard_pools()
-        failure = _as_requests_error(exc)
+        failure = _as_requests_error(exc, table)
         if failure is not None and watch.struck:
             raise DeadlineExceeded(f"no complete answer within the {total:g} s deadline") from exc
         if failure is not None:
@@ -251,17 +269,27 @@ def send(
         _current.watch = None
     if watch.struck:
         discard_pools()  # struck as the answer completed: its socket is shut down
-    # A complete answer is returned even if the watchdog struck a moment after it arrived:
-    # the lease outlives the deadline by a margin, and a refresh token it carries is live.
+    # An answer is returned even if the watchdog struck a moment after it arrived: the lease
+    # outlives the deadline by a margin, and a refresh token it carries is live. (One with no
+    # length that ends only at the close may be cut by the strike: then it does not parse,
+    # which the caller reports; discarding it instead could lose a complete token answer.)
     return response
 
 
-def _encode(headers, auth, data, json_body) -> tuple[bytes | None, dict]:
-    """The body and headers, as requests would have sent them."""
-    sent = {"User-Agent": USER_AGENT, "Accept": "*/*", **(headers or {})}
+def _encode(headers, auth, data, json_body) -> tuple[bytes | None, HTTPHeaderDict]:
+    """The body and headers, as requests would have sent them (a header set to None is
+    left out). Raises requests' InvalidHeader for a value HTTP/1.1 cannot carry (a line
+    break, or a character outside latin-1: a provider's token or an admin's key may hold
+    one), before anything is sent."""
+    sent = HTTPHeaderDict({"User-Agent": USER_AGENT, "Accept": "*/*"})
+    sent.update({name: value for name, value in (headers or {}).items() if value is not None})
     if auth is not None:
-        # latin-1, as requests encoded it
-        sent["Authorization"] = make_headers(basic_auth=f"{auth[0]}:{auth[1]}")["authorization"]
+        credentials = _latin1(f"{auth[0]}:{auth[1]}", "the Basic credentials")
+        sent["Authorization"] = "Basic " + base64.b64encode(credentials).decode()
+    for name, value in sent.items():
+        check_header_validity((name, value))
+        if isinstance(value, str):
+            _latin1(value, f"the {name} header")
     if json_body is not None:
         sent.setdefault("Content-Type", "application/json")
         return json.dumps(json_body, allow_nan=False).encode(), sent
@@ -271,23 +299,38 @@ def _encode(headers, auth, data, json_body) -> tuple[bytes | None, dict]:
     return data, sent
 
 
-# urllib3's failures as requests named them; NewConnectionError before its base class.
-_ERRORS = (
+def _latin1(value: str, what: str) -> bytes:
+    """As http.client sends header values (and requests encoded Basic credentials)."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise InvalidHeader(f"{what} has a character HTTP headers cannot carry") from None
+
+
+# urllib3's failures as requests named them, while sending and while reading the body;
+# NewConnectionError before its base class.
+_SENDING = (
     (NewConnectionError, requests.ConnectionError),
     (ConnectTimeoutError, requests.ConnectTimeout),
     (urllib3_errors.ReadTimeoutError, requests.ReadTimeout),
     (urllib3_errors.SSLError, requests.exceptions.SSLError),
     (urllib3_errors.ProtocolError, requests.ConnectionError),
-    (urllib3_errors.DecodeError, requests.exceptions.ContentDecodingError),
     (urllib3_errors.LocationValueError, requests.exceptions.InvalidURL),
+    (urllib3_errors.HTTPError, requests.RequestException),
+)
+_READING = (
+    (urllib3_errors.ReadTimeoutError, requests.ConnectionError),
+    (urllib3_errors.SSLError, requests.exceptions.SSLError),
+    (urllib3_errors.ProtocolError, requests.exceptions.ChunkedEncodingError),
+    (urllib3_errors.DecodeError, requests.exceptions.ContentDecodingError),
     (urllib3_errors.HTTPError, requests.RequestException),
 )
 
 
-def _as_requests_error(exc: BaseException) -> requests.RequestException | None:
+def _as_requests_error(exc: BaseException, table) -> requests.RequestException | None:
     if isinstance(exc, requests.RequestException):
         return exc  # TooLarge
-    for urllib3_class, requests_class in _ERRORS:
+    for urllib3_class, requests_class in table:
         if isinstance(exc, urllib3_class):
             return requests_class(str(exc))
     return None

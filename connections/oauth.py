@@ -16,6 +16,7 @@ from oauthlib.oauth2 import (
     LegacyApplicationClient,
     WebApplicationClient,
 )
+from requests.exceptions import InvalidHeader
 
 from connections import destinations, egress
 from connections.providers import ClientAuth, PkceMode
@@ -166,7 +167,7 @@ def call_api(app, *, access_token: str | None, token_type: str, path: str, api_k
     url = app.endpoint("api_base_url").rstrip("/") + "/" + path.lstrip("/")
     try:
         return egress.send("GET", url, headers=headers)
-    except destinations.Refused as exc:
+    except (destinations.Refused, InvalidHeader) as exc:  # nothing was sent
         raise ProviderError(ErrorKind.REJECTED, f"not sent to {url}: {exc}") from None
     except requests.RequestException as exc:
         raise ProviderError(ErrorKind.TRANSPORT, f"{type(exc).__name__} calling the API") from exc
@@ -219,7 +220,7 @@ def _post(url: str, creds: Credentials, params: dict) -> egress.Response:
     kwargs = {"json": params} if creds.auth == ClientAuth.JSON else {"data": params}
     try:
         return egress.send("POST", url, auth=auth, headers={"Accept": "application/json"}, **kwargs)
-    except destinations.Refused as exc:
+    except (destinations.Refused, InvalidHeader) as exc:  # nothing was sent
         raise ProviderError(ErrorKind.REJECTED, f"not sent to {url}: {exc}") from None
     except egress.TooLarge as exc:
         raise ProviderError(ErrorKind.SERVER, str(exc), status=200) from None

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from requests.exceptions import InvalidHeader
 
 from connections import egress
 from connections.oauth import ErrorKind, ProviderError
@@ -168,15 +169,27 @@ class Echo(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
 
+    received: list = []
+
     def do_POST(self):
         got = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        Echo.received.append(self.path)
+        content_type, length = "application/json", None
         if self.path == "/big":
             body = b" " * (egress.MAX_BODY + 1)
+        elif self.path == "/latin1":
+            content_type, body = (
+                "application/json; charset=iso-8859-1",
+                '{"error": "é"}'.encode("latin-1"),
+            )
+        elif self.path == "/cut":
+            body, length = b'{"access_token": ', 100  # then the connection closes
+            self.close_connection = True
         else:
             body = json.dumps({"headers": dict(self.headers), "body": got.decode()}).encode()
         self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(length or len(body)))
         self.send_header("X-Request-Id", "req-1")
         self.end_headers()
         self.wfile.write(body)
@@ -187,6 +200,7 @@ class Echo(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def echo_server():
+    Echo.received = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -236,3 +250,53 @@ def test_nothing_listening_is_a_requests_connection_error():
         port = probe.getsockname()[1]  # bound, never listening: the connect is refused
         with pytest.raises(requests.ConnectionError):
             egress.send("POST", f"http://127.0.0.1:{port}/token", deadline=5)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["tok\r\nX-Evil: 1", "key\n", "\u20ac-token"],
+    ids=["header split", "newline", "not latin-1"],
+)
+def test_a_header_value_http_cannot_carry_is_refused_before_sending(echo_server, value):
+    # A provider's access token or an admin's API key: never a 500, never a split header.
+    with pytest.raises(InvalidHeader):
+        egress.send("POST", f"{echo_server}/token", headers={"Authorization": f"Bearer {value}"})
+    assert Echo.received == []
+
+
+def test_basic_credentials_outside_latin_1_are_refused_before_sending(echo_server):
+    # (A line break in a secret is no risk there: Basic credentials travel base64-encoded.)
+    with pytest.raises(InvalidHeader):
+        egress.send("POST", f"{echo_server}/token", auth=("client", "\u20ac-secret"))
+    assert Echo.received == []
+
+
+def test_the_token_api_call_with_such_a_token_is_a_rejected_provider_error(echo_server):
+    from connections import oauth
+
+    class App:
+        catalogue = PROVIDERS["generic"]
+
+        def endpoint(self, name):
+            return echo_server
+
+    with pytest.raises(ProviderError) as caught:
+        oauth.call_api(App(), access_token="tok\r\nX-Evil: 1", token_type="bearer", path="/me")
+    assert caught.value.kind == ErrorKind.REJECTED and "not sent" in str(caught.value)
+    assert Echo.received == []
+
+
+def test_a_header_set_to_none_is_left_out(echo_server):
+    sent = egress.send("POST", f"{echo_server}/token", headers={"X-Api-Key": None}).json()
+    assert "X-Api-Key" not in sent["headers"]
+
+
+def test_an_answer_in_its_declared_charset_is_read_in_it(echo_server):
+    response = egress.send("POST", f"{echo_server}/latin1")
+    assert response.json() == {"error": "é"} and "é" in response.text
+
+
+def test_an_answer_cut_short_is_a_broken_body_not_a_failed_connect(echo_server):
+    # The webhook sender tells "could not connect" from an answer that broke off.
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        egress.send("POST", f"{echo_server}/cut")
