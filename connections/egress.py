@@ -259,11 +259,11 @@ def send(
     except BaseException as exc:
         discard_pools()
         failure = _as_requests_error(exc, table)
-        if failure is not None and watch.struck:
+        if failure is None:
+            raise
+        if watch.struck:
             raise DeadlineExceeded(f"no complete answer within the {total:g} s deadline") from exc
-        if failure is not None:
-            raise failure from exc
-        raise
+        raise failure from exc
     finally:
         watch.finish()
         _current.watch = None

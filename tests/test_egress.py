@@ -64,6 +64,18 @@ def test_a_trickled_answer_is_cut_at_the_total_deadline(settings):
         egress.send("POST", f"{base}/token", deadline=1.0, data={"grant_type": "x"})
 
 
+class GenericApp:
+    """What oauth.py reads of an app: the generic catalogue, every endpoint at `url`."""
+
+    catalogue = PROVIDERS["generic"]
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def endpoint(self, name):
+        return self.url
+
+
 def test_a_redirect_is_returned_not_followed():
     with trickling_server() as base:
         response = egress.send("POST", f"{base}/redirect", deadline=5.0, data={"a": "b"})
@@ -73,16 +85,9 @@ def test_a_redirect_is_returned_not_followed():
 def test_a_token_endpoint_that_redirects_is_refused():
     from connections import oauth
 
-    class App:
-        catalogue = PROVIDERS["generic"]
-
-        def endpoint(self, name):
-            return self.base + "/redirect"
-
-    app = App()
     creds = oauth.Credentials(client_id="c", secret="s", auth=ClientAuth.FORM)
     with trickling_server() as base:
-        app.base = base
+        app = GenericApp(base + "/redirect")
         with pytest.raises(ProviderError) as caught:
             oauth._token_request(app, creds, "grant_type=client_credentials")
     assert caught.value.kind == ErrorKind.REJECTED and caught.value.status == 307
@@ -274,14 +279,13 @@ def test_basic_credentials_outside_latin_1_are_refused_before_sending(echo_serve
 def test_the_token_api_call_with_such_a_token_is_a_rejected_provider_error(echo_server):
     from connections import oauth
 
-    class App:
-        catalogue = PROVIDERS["generic"]
-
-        def endpoint(self, name):
-            return echo_server
-
     with pytest.raises(ProviderError) as caught:
-        oauth.call_api(App(), access_token="tok\r\nX-Evil: 1", token_type="bearer", path="/me")
+        oauth.call_api(
+            GenericApp(echo_server),
+            access_token="tok\r\nX-Evil: 1",
+            token_type="bearer",
+            path="/me",
+        )
     assert caught.value.kind == ErrorKind.REJECTED and "not sent" in str(caught.value)
     assert Echo.received == []
 
