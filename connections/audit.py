@@ -25,13 +25,16 @@ def acting(user):
         _acting.reset(token)
 
 
-_ROW = PreparedInsert(
+#: an event's row, prepared: a refresh writes one every time, and the ORM's create()
+#: compiled its INSERT afresh each time (connections.lifecycle.store writes it together with
+#: the tokens)
+ROW = PreparedInsert(
     AuditEvent,
     ["tenant", "app", "connection", "actor", "kind", "message", "request_id", "data", "created_at"],
 )
 
 
-def record(
+def row(
     kind: str,
     *,
     tenant,
@@ -41,26 +44,29 @@ def record(
     message: str = "",
     request_id: str = "",
     **data,
-) -> None:
+) -> dict:
+    """An event's values as ROW's slots, stamped now (record() writes them at once)."""
     if actor is None:
         actor = _acting.get()
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     if app is None:
         app = getattr(connection, "app", None)
-    # Prepared: a refresh writes one of these every time, and the ORM's create() compiled
-    # its INSERT afresh each time.
-    _ROW.run(
-        tenant=tenant.pk,
-        app=app.pk if app is not None else None,
-        connection=connection.pk if connection is not None else None,
-        actor=actor.pk if actor is not None else None,
-        kind=kind,
-        message=message,
-        request_id=request_id or "",
-        data=data,
-        created_at=timezone.now(),
-    )
+    return {
+        "tenant": tenant.pk,
+        "app": app.pk if app is not None else None,
+        "connection": connection.pk if connection is not None else None,
+        "actor": actor.pk if actor is not None else None,
+        "kind": kind,
+        "message": message,
+        "request_id": request_id or "",
+        "data": data,
+        "created_at": timezone.now(),
+    }
+
+
+def record(kind: str, **event) -> None:
+    ROW.run(**row(kind, **event))
 
 
 def prune(*, before, batch: int, max_batches: int) -> int:

@@ -9,7 +9,8 @@ clock through Now()), with a `Slot` for each value that changes between runs: it
 compiled on first use per database and kept, and each run only binds the values, prepared by
 the field each slot names (tokens encrypted, datetimes and durations adapted) as the ORM
 prepares them. A SELECT's rows become instances as Django's ModelIterable makes them
-(from_db, then its related populators), its converters (decryption included) applied.
+(from_db, then its related populators), its converters applied (an encrypted column is
+decrypted when its attribute is first read: portal.fields.Sealed).
 """
 
 import threading
@@ -20,6 +21,10 @@ from django.db import connections, router, transaction
 from django.db.models import CharField, Expression, Field, Model, QuerySet, TextField
 from django.db.models.query import get_related_populators
 from django.db.models.sql import InsertQuery, UpdateQuery
+from django.db.models.sql.constants import INNER
+from django.db.models.sql.datastructures import Join
+
+from portal.fields import EncryptedTextField
 
 
 class _Param:
@@ -43,7 +48,7 @@ class Slot(Expression):
         return "%s", (_Param(self.name, self.output_field),)
 
     def as_postgresql(self, compiler, connection):
-        # Bound on the server there (see _cursor), a parameter's type is inferred from its
+        # Bound on the server there (see _execute), a parameter's type is inferred from its
         # context, and a NULL one in a CASE beside a NULL would be read as text: typed,
         # except text, which its context always types (and a cast to varchar(n) truncates).
         if isinstance(self.output_field, CharField | TextField):
@@ -52,19 +57,57 @@ class Slot(Expression):
         return f"%s::{cast}", (_Param(self.name, self.output_field),)
 
 
-def _cursor(db):
-    """Django's cursor (its error wrapping and query log included), binding parameters on the
-    server on PostgreSQL: psycopg's client-side binding, Django's default, quotes each one
-    into the SQL text in Python, which was a tenth of a refresh's CPU. (Django's own queries
-    keep client-side binding; these statements' parameters are typed by their Slots.)"""
-    if db.vendor != "postgresql":
-        return db.cursor()
+def _execute(db, sql: str, params: list, read: Callable):
+    """Run one statement on `db`; what `read` takes from its cursor (the rowcount, the rows).
+
+    On PostgreSQL the parameters are bound on the server: psycopg's client-side binding,
+    Django's default, quotes each one into the SQL text in Python, which was a tenth of a
+    refresh's CPU (Django's own queries keep client-side binding; these statements'
+    parameters are typed by their Slots). And one psycopg cursor is kept per database
+    connection: Django makes and wraps a new one per statement, which cost about as much CPU
+    as the statement's own round trip (six per refresh). What Django's wrapper checks is
+    checked here too (the health check, thread sharing, a broken transaction) and its error
+    classes are raised; where queries are logged or wrapped (DEBUG, assertNumQueries,
+    connection.execute_wrapper), Django's own cursor runs the statement, so they see it."""
+    if db.vendor != "postgresql" or db.queries_logged or db.execute_wrappers:
+        cursor = db.cursor() if db.vendor != "postgresql" else _server_binding(db)
+        with cursor:
+            cursor.execute(sql, params)
+            return read(cursor)
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    db.validate_no_broken_transaction()
+    raw = db.connection
+    cursor = getattr(raw, "_portal_prepared_cursor", None)
+    if cursor is None:
+        cursor = raw._portal_prepared_cursor = _server_binding_class()(raw)
+    with db.wrap_database_errors:
+        cursor.execute(sql, params)
+        return read(cursor)
+
+
+def _rowcount(cursor) -> int:
+    return cursor.rowcount
+
+
+def _rows(cursor) -> list:
+    return cursor.fetchall()
+
+
+def _server_binding_class():
     from django.db.backends.postgresql.base import ServerBindingCursor
 
+    return ServerBindingCursor
+
+
+def _server_binding(db):
+    """Django's cursor (its query log and execute wrappers included) over a server-binding
+    psycopg cursor."""
     db.close_if_health_check_failed()
     db.ensure_connection()
     with db.wrap_database_errors:
-        return db._prepare_cursor(ServerBindingCursor(db.connection))
+        return db._prepare_cursor(_server_binding_class()(db.connection))
 
 
 def _bind(params: tuple, slots: dict, db) -> list:
@@ -103,9 +146,8 @@ class _PreparedWrite(_Prepared):
         db = connections[alias]
         sql, params = self._for(db, self._compile)
         bound = _bind(params, slots, db)  # a missing slot is refused before any transaction mark
-        with transaction.mark_for_rollback_on_error(using=alias), _cursor(db) as cursor:
-            cursor.execute(sql, bound)
-            return cursor.rowcount
+        with transaction.mark_for_rollback_on_error(using=alias):
+            return _execute(db, sql, bound, _rowcount)
 
 
 class PreparedUpdate(_PreparedWrite):
@@ -137,6 +179,41 @@ class PreparedInsert(_PreparedWrite):
         return sql, tuple(params)
 
 
+class PreparedUpdateWithRow:
+    """An UPDATE of at most one row and, only when it changed it, a PreparedInsert's row: both
+    or neither (a refresh's tokens and the event that says they were stored). On PostgreSQL
+    one statement, a data-modifying WITH, which spares a round trip and the statement's CPU;
+    elsewhere the two in one transaction. `run(update={...}, row={...})` takes each one's
+    slots and returns the number of rows the UPDATE changed."""
+
+    def __init__(self, update: PreparedUpdate, insert: PreparedInsert):
+        self._update, self._insert = update, insert
+        self._joined: dict[str, str] = {}
+
+    def run(self, *, update: dict, row: dict) -> int:
+        alias = router.db_for_write(self._update._model)
+        db = connections[alias]
+        if db.vendor != "postgresql":
+            with transaction.atomic(using=alias):
+                changed = self._update.run(**update)
+                if changed:
+                    self._insert.run(**row)
+            return changed
+        update_sql, update_params = self._update._for(db, self._update._compile)
+        insert_sql, insert_params = self._insert._for(db, self._insert._compile)
+        sql = self._joined.get(alias)
+        if sql is None:
+            into, values = insert_sql.split(" VALUES (", 1)
+            # Two statements Django compiled, joined; every value stays a bound parameter.
+            sql = self._joined[alias] = (
+                f"WITH changed AS ({update_sql} RETURNING 1) "  # noqa: S608
+                f"{into} SELECT {values.removesuffix(')')} FROM changed"
+            )
+        bound = _bind(update_params, update, db) + _bind(insert_params, row, db)
+        with transaction.mark_for_rollback_on_error(using=alias):
+            return _execute(db, sql, bound, _rowcount)
+
+
 @dataclass(frozen=True)
 class _Select:
     sql: str
@@ -146,6 +223,15 @@ class _Select:
     end: int
     init_list: list[str]
     populators: list
+    columns: str  # what the SELECT lists, for an UPDATE's RETURNING
+    joined: list[tuple[str, str]]  # each joined table (quoted, aliased) and its join condition
+
+
+def _sealing(converter):
+    """An encrypted column's value is decrypted when its attribute is first read."""
+    if getattr(converter, "__func__", None) is EncryptedTextField.from_db_value:
+        return converter.__self__.sealed_from_db_value
+    return converter
 
 
 class PreparedSelect(_Prepared):
@@ -156,9 +242,10 @@ class PreparedSelect(_Prepared):
         alias = router.db_for_read(self._model)
         db = connections[alias]
         select = self._for(db, self._compile)
-        with _cursor(db) as cursor:
-            cursor.execute(select.sql, _bind(select.params, slots, db))
-            rows = cursor.fetchall()
+        rows = _execute(db, select.sql, _bind(select.params, slots, db), _rows)
+        return self._instances(db, select, rows)
+
+    def _instances(self, db, select: _Select, rows: list) -> list[Model]:
         found = []
         for values in map(list, rows):
             for pos, (convs, expression) in select.converters:
@@ -166,7 +253,7 @@ class PreparedSelect(_Prepared):
                 for convert in convs:
                     value = convert(value, expression, db)
                 values[pos] = value
-            obj = self._model.from_db(alias, select.init_list, values[select.start : select.end])
+            obj = self._model.from_db(db.alias, select.init_list, values[select.start : select.end])
             for populator in select.populators:
                 populator.populate(values, obj)
             found.append(obj)
@@ -183,12 +270,82 @@ class PreparedSelect(_Prepared):
         select, klass_info = compiler.select, compiler.klass_info
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         columns = [s[0] for s in select[: compiler.col_count]]
+        listed = [compiler.compile(column) for column in columns]
+        if any(column_params for _, column_params in listed):
+            raise TypeError("a prepared select lists columns, not parameters")
         return _Select(
             sql=sql,
             params=tuple(params),
-            converters=list(compiler.get_converters(columns).items()),
+            converters=[
+                (pos, ([_sealing(c) for c in convs], expression))
+                for pos, (convs, expression) in compiler.get_converters(columns).items()
+            ],
             start=start,
             end=end,
             init_list=[f[0].target.attname for f in select[start:end]],
             populators=get_related_populators(klass_info, select, db.alias),
+            columns=", ".join(column_sql for column_sql, _ in listed),
+            joined=[
+                _inner_join(join, compiler)
+                for join in compiler.query.alias_map.values()
+                if isinstance(join, Join)
+            ],
         )
+
+
+def _inner_join(join: Join, compiler) -> tuple[str, str]:
+    if join.join_type != INNER:
+        raise TypeError("only inner joins can be taken into an UPDATE's FROM")
+    quote = compiler.quote_name_unless_alias
+    table = quote(join.table_name)
+    if join.table_alias != join.table_name:
+        table = f"{table} {quote(join.table_alias)}"
+    condition = " AND ".join(
+        f"{quote(join.parent_alias)}.{quote(lhs.column)} = {quote(join.table_alias)}.{quote(rhs.column)}"
+        for lhs, rhs in join.join_fields
+    )
+    return table, condition
+
+
+class PreparedUpdateReturning:
+    """PostgreSQL only: an UPDATE that returns the rows it changed, as they are after it, made
+    into instances as `select` makes them (the tables it selects related joined in the
+    UPDATE's FROM): one statement where a read and a compare-and-set took two. `run(**slots)`
+    takes the UPDATE's slots."""
+
+    def __init__(self, update: PreparedUpdate, select: PreparedSelect):
+        self._update, self._select = update, select
+        self._joined: dict[str, str] = {}
+
+    @staticmethod
+    def runs_on(db) -> bool:
+        # SQLite's RETURNING lists only the updated table's columns.
+        return db.vendor == "postgresql"
+
+    def run(self, **slots) -> list[Model]:
+        alias = router.db_for_write(self._update._model)
+        db = connections[alias]
+        if not self.runs_on(db):
+            raise TypeError(f"an UPDATE returning joined rows does not run on {db.vendor}")
+        update_sql, update_params = self._update._for(db, self._update._compile)
+        select = self._select._for(db, self._select._compile)
+        sql = self._joined.get(alias)
+        if sql is None:
+            changes, where = _split_where(update_sql)
+            tables = ", ".join(table for table, _ in select.joined)
+            conditions = "".join(f" AND ({condition})" for _, condition in select.joined)
+            sql = self._joined[alias] = (
+                f"{changes}{' FROM ' + tables if tables else ''} WHERE {where}{conditions} "
+                f"RETURNING {select.columns}"
+            )
+        bound = _bind(update_params, slots, db)
+        with transaction.mark_for_rollback_on_error(using=alias):
+            rows = _execute(db, sql, bound, _rows)
+        return self._select._instances(db, select, rows)
+
+
+def _split_where(update_sql: str) -> tuple[str, str]:
+    changes, found, where = update_sql.partition(" WHERE ")
+    if not found or " WHERE " in where or " WHERE " in changes:
+        raise TypeError("an UPDATE returning joined rows takes one plain WHERE")
+    return changes, where

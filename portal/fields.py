@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.db import models
+from django.db.models.query_utils import DeferredAttribute
 from django.dispatch import receiver
 
 
@@ -46,11 +47,46 @@ def decrypt(token: str) -> str:
         ) from exc
 
 
+class Sealed:
+    """A stored value not decrypted yet: the field's attribute opens it when first read. Only
+    the hot prepared loads (connections.prepared) make these: a refresh reads one or two of
+    the seven encrypted columns its load brings, and each Fernet decryption costs about as
+    much as a small query's binding."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: str):
+        self.token = token
+
+    def __repr__(self) -> str:
+        return "<sealed>"
+
+
+class _OpenOnRead(DeferredAttribute):
+    """A data descriptor (it has __set__), so that reads come here even when the instance's
+    __dict__ holds the value, as it does once loaded."""
+
+    def __set__(self, instance, value):
+        instance.__dict__[self.field.attname] = value
+
+    def __get__(self, instance, cls=None):
+        value = super().__get__(instance, cls)
+        if type(value) is Sealed:
+            value = instance.__dict__[self.field.attname] = decrypt(value.token)
+        return value
+
+
 class EncryptedTextField(models.TextField):
     """Holds plaintext in Python and a Fernet token in the database; NULL stays NULL."""
 
+    descriptor_class = _OpenOnRead
+
     def from_db_value(self, value, expression, connection):
         return None if value is None else decrypt(value)
+
+    def sealed_from_db_value(self, value, expression, connection):
+        """As from_db_value, decrypted only when the attribute is read (see Sealed)."""
+        return None if value is None else Sealed(value)
 
     def get_prep_value(self, value):
         value = super().get_prep_value(value)

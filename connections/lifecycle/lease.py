@@ -2,9 +2,10 @@
 
 Works the same on SQLite and PostgreSQL and holds no transaction across the HTTP call. Lease
 times come from the database's clock (every host reads the same one), never the app host's.
-A holder extends the lease before each request so that it covers the request's whole
-deadline plus a margin (`extend`); if the extension fails, the request is not sent. Only the
-owner releases it; a lease whose worker died simply expires.
+Before each request the lease must cover the request's whole deadline plus a margin
+(`Cover`): the take itself covers a first request sent soon enough after it; any other is
+preceded by an extension (`extend`), and if the extension fails, the request is not sent.
+Only the owner releases it; a lease whose worker died simply expires.
 """
 
 import time
@@ -12,12 +13,13 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connections, router
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Now
 
 from connections import egress
 from connections.models import Connection
-from connections.prepared import PreparedSelect, PreparedUpdate, Slot
+from connections.prepared import PreparedSelect, PreparedUpdate, PreparedUpdateReturning, Slot
 
 # How often a caller waiting for another owner's lease looks again.
 POLL_SECONDS = 0.05
@@ -98,6 +100,44 @@ def load(connection_id: int) -> Connection:
     return found[0]
 
 
+# The lease taken and the row read in one statement: no version to compare, as nothing was
+# read before; the refresh token recorded is the row's own.
+_TAKE_LOADED = PreparedUpdateReturning(
+    PreparedUpdate(
+        Connection,
+        lambda: (
+            Connection.objects.filter(free(), pk=_slot("id")),
+            {
+                "lease_owner": _slot("lease_owner"),
+                "lease_expires_at": db_now_plus(_LASTING),
+                "inflight_refresh_hash": F("refresh_token_hash"),
+                "version": F("version") + 1,
+            },
+        ),
+    ),
+    _LOAD,
+)
+
+
+def take(connection_id: int, *, owner: str) -> tuple[Connection, bool]:
+    """The connection as a writer reads it (with its app and tenant), and whether `owner`
+    took its lease: only a free one, recording which refresh token is about to be sent (its
+    hash). A refresh's first statement: on PostgreSQL one UPDATE ... RETURNING (a row leased
+    by someone else is then read as it stands, one statement more); elsewhere load then
+    acquire. Raises Connection.DoesNotExist."""
+    if not _TAKE_LOADED.runs_on(connections[router.db_for_write(Connection)]):
+        conn = load(connection_id)
+        return conn, acquire(conn, owner=owner)
+    taken = _TAKE_LOADED.run(
+        id=connection_id,
+        lease_owner=owner,
+        lasting=timedelta(seconds=settings.REFRESH_LEASE_SECONDS),
+    )
+    if taken:
+        return taken[0], True
+    return load(connection_id), False
+
+
 def acquire(conn: Connection, *, owner: str) -> bool:
     """Take the lease only if the row is still the version the caller read and no live lease
     exists; records which refresh token is about to be sent (its hash). On success
@@ -128,6 +168,34 @@ def extend(conn: Connection, *, owner: str) -> None:
     if not extended:
         raise LeaseLost(f"connection {conn.pk}: another writer took the lease")
     conn.version += 1
+
+
+class Cover:
+    """What a holder runs before each of its requests (a refresh's before_send).
+
+    The first request, sent within REFRESH_LEASE_SECONDS less the request's deadline and the
+    margin of taking the lease (`taken_at`: time.monotonic() read before the take, so the
+    database's clock started the lease later), is covered by the take: nobody else can hold
+    the lease meanwhile, and the extension's statement, a sixth of a refresh's, is spared. A
+    writer that does not wait for leases (a reconnect's take-over, scopes being widened) can
+    still land in that gap exactly as it can land while the request is on its way, where the
+    store's compare-and-set on the generation settles it. Every later request (a resend, the
+    next secret) is preceded by an extension, which raises LeaseLost instead of sending."""
+
+    def __init__(self, conn: Connection, *, owner: str, taken_at: float):
+        self._conn, self._owner, self._taken_at = conn, owner, taken_at
+        self._first = True
+
+    def __call__(self) -> None:
+        first, self._first = self._first, False
+        covered = (
+            settings.REFRESH_LEASE_SECONDS
+            - egress.deadline_seconds()
+            - settings.LEASE_MARGIN_SECONDS
+        )
+        if first and time.monotonic() - self._taken_at <= covered:
+            return
+        extend(self._conn, owner=self._owner)
 
 
 def release(connection_id: int, *, owner: str) -> None:

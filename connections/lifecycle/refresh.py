@@ -2,7 +2,8 @@
 
 Order matters: the provider's answer is stored by store_answer before any event, e-mail or
 API call. A refresh token is sent again only after a transport failure (no answer came back),
-and only by the lease holder, after extending its lease over the request's whole deadline.
+and only by the lease holder, after extending its lease over the request's whole deadline
+(lease.Cover).
 """
 
 import logging
@@ -45,26 +46,23 @@ class Outcome(StrEnum):
 def refresh_connection(connection_id: int, *, reason: str, force: bool = False) -> Outcome:
     """reason "scheduled" refreshes only when due; "on_demand" only when the access token is
     no longer valid; force (a person clicked Refresh) always."""
+    owner, taken_at = lease.new_owner(), time.monotonic()
     try:
-        conn = lease.load(connection_id)
+        conn, taken = lease.take(connection_id, owner=owner)
     except Connection.DoesNotExist:
         return Outcome.SKIPPED
-    now = timezone.now()
-    if not conn.is_refreshable or conn.app.status == PrivateApp.Status.DISABLED:
-        return Outcome.SKIPPED
-    if not force:
-        if (reason == "scheduled" and not conn.is_due(now)) or (
-            reason != "scheduled" and conn.access_token_valid()
-        ):
-            return Outcome.FRESH
-
-    owner = lease.new_owner()
-    if not lease.acquire(conn, owner=owner):
+    idle = _nothing_to_do(conn, reason=reason, force=force)
+    if idle is not None:
+        if taken:
+            lease.release(conn.pk, owner=owner)
+        return idle
+    if not taken:
         return Outcome.BUSY
     outcome = None
     with after_lease():  # e-mails leave once the lease is let go
         try:
-            outcome = _refresh_under_lease(conn, owner=owner, reason=reason)
+            cover = lease.Cover(conn, owner=owner, taken_at=taken_at)
+            outcome = _refresh_under_lease(conn, owner=owner, reason=reason, cover=cover)
         except lease.LeaseLost:
             outcome = Outcome.BUSY  # another writer took the row; it decides what comes next
         finally:
@@ -74,7 +72,21 @@ def refresh_connection(connection_id: int, *, reason: str, force: bool = False) 
     return outcome
 
 
-def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcome:
+def _nothing_to_do(conn: Connection, *, reason: str, force: bool) -> Outcome | None:
+    if not conn.is_refreshable or conn.app.status == PrivateApp.Status.DISABLED:
+        return Outcome.SKIPPED
+    if force:
+        return None
+    if (reason == "scheduled" and not conn.is_due(timezone.now())) or (
+        reason != "scheduled" and conn.access_token_valid()
+    ):
+        return Outcome.FRESH
+    return None
+
+
+def _refresh_under_lease(
+    conn: Connection, *, owner: str, reason: str, cover: lease.Cover
+) -> Outcome:
     if replay_spool(conn.pk):
         # A worker that died (or gave up) during a database outage left this connection's
         # newest tokens in the spool: they are stored now, and the old token is never sent.
@@ -96,7 +108,7 @@ def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcom
             app,
             renewal_call(conn, app),
             rate_limit_wait=RATE_LIMIT_MAX_WAIT,
-            before_send=lambda: lease.extend(conn, owner=owner),
+            before_send=cover,
         )
     except ProviderError as exc:
         metrics.observe(metrics.REFRESH_SECONDS, time.monotonic() - started, app.provider)
@@ -104,7 +116,25 @@ def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcom
         return _classify(conn, exc, owner=owner)
     answered, took = timezone.now(), time.monotonic() - started
     stored = store_answer(  # first, before anything else (metrics included)
-        conn=conn, tokens=tokens, sent_hash=conn.refresh_token_hash, owner=owner, answered=answered
+        conn=conn,
+        tokens=tokens,
+        sent_hash=conn.refresh_token_hash,
+        owner=owner,
+        answered=answered,
+        event=audit.row(  # written with the tokens, in the same statement
+            Kind.REFRESHED,
+            tenant=conn.tenant,
+            connection=conn,
+            request_id=tokens.request_id,
+            message=f"Tokens renewed ({reason})."
+            + (
+                " The primary secret was rejected; a secondary secret was accepted."
+                if secret.fell_back
+                else ""
+            ),
+            rotated=bool(tokens.refresh_token),
+            reason=reason,
+        ),
     )
     metrics.observe(metrics.REFRESH_SECONDS, took, app.provider)
     if stored == Stored.ORPHANED:
@@ -116,20 +146,6 @@ def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcom
     if app.credentials_invalid_at:
         PrivateApp.objects.filter(pk=app.pk).update(credentials_invalid_at=None)
     secret.record()
-    audit.record(
-        Kind.REFRESHED,
-        tenant=conn.tenant,
-        connection=conn,
-        request_id=tokens.request_id,
-        message=f"Tokens renewed ({reason})."
-        + (
-            " The primary secret was rejected; a secondary secret was accepted."
-            if secret.fell_back
-            else ""
-        ),
-        rotated=bool(tokens.refresh_token),
-        reason=reason,
-    )
     emit(EventType.REFRESHED, connection=conn, reason=reason)
     # Failing when the refresh began, and active now: a mark written while the answer was on
     # its way (scopes widened) stands, and then nothing has recovered.

@@ -35,7 +35,7 @@ from connections.lifecycle.revoke import revoke_tokens
 from connections.lifecycle.schedule import next_refresh_at
 from connections.models import AuditEvent, Connection, PrivateApp, sha256_hex
 from connections.oauth import TokenSet
-from connections.prepared import PreparedUpdate, Slot
+from connections.prepared import PreparedUpdate, PreparedUpdateWithRow, Slot
 
 log = logging.getLogger(__name__)
 Status = Connection.Status
@@ -140,7 +140,21 @@ def _store_statement(columns: frozenset[str]) -> PreparedUpdate:
     return PreparedUpdate(Connection, build)
 
 
-def _write(conn: Connection, tokens: TokenSet, *, sent_hash: str, owner: str, answered) -> Stored:
+@functools.cache
+def _store_with_event(columns: frozenset[str]) -> PreparedUpdateWithRow:
+    """The store and, in the same statement, the audit event that says it happened."""
+    return PreparedUpdateWithRow(_store_statement(columns), audit.ROW)
+
+
+def _write(
+    conn: Connection,
+    tokens: TokenSet,
+    *,
+    sent_hash: str,
+    owner: str,
+    answered,
+    event: dict | None = None,
+) -> Stored:
     fields = token_fields(
         app=conn.app,
         kind=conn.kind,
@@ -148,9 +162,12 @@ def _write(conn: Connection, tokens: TokenSet, *, sent_hash: str, owner: str, an
         refresh_expires_at=conn.refresh_expires_at,
         now=answered,
     )
-    updated = _store_statement(frozenset(fields)).run(
-        id=conn.pk, sent_hash=sent_hash, owner=owner, now=timezone.now(), **fields
-    )
+    columns = frozenset(fields)
+    values = {"id": conn.pk, "sent_hash": sent_hash, "owner": owner, "now": timezone.now()}
+    if event is None:
+        updated = _store_statement(columns).run(**values, **fields)
+    else:
+        updated = _store_with_event(columns).run(update={**values, **fields}, row=event)
     if updated:
         return Stored.STORED
     now_hash = Connection.objects.filter(pk=conn.pk).values_list("refresh_token_hash", flat=True)
@@ -168,15 +185,20 @@ def store_answer(
     owner: str,
     answered: datetime | None = None,
     spooled: spool.Entry | None = None,
+    event: dict | None = None,
 ) -> Stored:
     """Store `tokens` over the generation `sent_hash`; in the same write release the lease if
-    `owner` still holds it. Never loses the answer: see the module docstring."""
+    `owner` still holds it, and record `event` (audit.row()'s values) if the tokens are
+    stored (ALREADY too: what stored them did not say so). Never loses the answer: see the
+    module docstring."""
     answered = answered or timezone.now()
     give_up = time.monotonic() + settings.STORE_RETRY_SECONDS
     delay = FIRST_RETRY_SECONDS
     while True:
         try:
-            result = _write(conn, tokens, sent_hash=sent_hash, owner=owner, answered=answered)
+            result = _write(
+                conn, tokens, sent_hash=sent_hash, owner=owner, answered=answered, event=event
+            )
             break
         except DatabaseError:
             log.warning("storing tokens for connection %s failed; retrying", conn.pk, exc_info=True)
@@ -198,6 +220,8 @@ def store_answer(
             delay = min(MAX_RETRY_SECONDS, delay * 2)
     if result == Stored.ORPHANED:
         _revoke_orphan(conn, tokens)
+    elif result == Stored.ALREADY and event is not None:
+        audit.ROW.run(**event)
     if spooled is not None:
         _spool_used(conn, spooled, result)
     return result

@@ -6,6 +6,8 @@ and PostgreSQL alike (CI runs both)."""
 from datetime import timedelta
 
 import pytest
+from cryptography.fernet import Fernet
+from django.db import IntegrityError
 from django.db import connection as database
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -15,7 +17,8 @@ from connections.lifecycle import lease
 from connections.lifecycle.store import Stored, store_answer
 from connections.models import AuditEvent, Connection
 from connections.oauth import TokenSet
-from connections.prepared import PreparedUpdate, Slot
+from connections.prepared import PreparedUpdate, PreparedUpdateWithRow, Slot
+from portal.fields import DecryptionError, Sealed
 from tests import factories
 
 
@@ -40,6 +43,51 @@ def test_a_load_decrypts_the_tokens_and_brings_the_app_and_tenant(conn, django_a
     assert (loaded.access_token, loaded.refresh_token) == ("access-plain", "refresh-plain-1")
     assert loaded.access_expires_at == conn.access_expires_at  # an aware datetime
     assert loaded._state.adding is False and loaded._state.db == "default"
+
+
+def test_a_load_decrypts_each_token_when_it_is_first_read(conn):
+    loaded = lease.load(conn.pk)
+    assert type(loaded.__dict__["access_token"]) is Sealed  # not decrypted yet
+    assert loaded.refresh_token == "refresh-plain-1"
+    assert type(loaded.__dict__["access_token"]) is Sealed
+    assert loaded.access_token == "access-plain"
+    assert loaded.__dict__["access_token"] == "access-plain"  # decrypted once
+    loaded.access_token = "changed"
+    assert loaded.access_token == "changed"
+
+
+def test_a_token_no_key_opens_raises_when_read_never_shows_ciphertext(conn, settings):
+    loaded = lease.load(conn.pk)
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(DecryptionError):
+        loaded.refresh_token  # noqa: B018 - reading it is the point
+
+
+def _renamer() -> PreparedUpdate:
+    return PreparedUpdate(
+        Connection,
+        lambda: (
+            Connection.objects.filter(pk=Slot("id", Connection._meta.pk)),
+            {"account_name": Slot("name", Connection._meta.get_field("account_name"))},
+        ),
+    )
+
+
+@pytest.mark.django_db(transaction=True)  # outside a test transaction, as a worker runs them
+def test_statements_raise_djangos_errors_and_run_again_after_one_and_a_reconnect(conn):
+    rename = _renamer()
+    with pytest.raises(IntegrityError):
+        rename.run(id=conn.pk, name=None)  # NOT NULL
+    assert rename.run(id=conn.pk, name="After an error") == 1
+    database.close()  # as Django does with a connection past CONN_MAX_AGE
+    assert rename.run(id=conn.pk, name="After a reconnect") == 1
+    assert lease.load(conn.pk).account_name == "After a reconnect"
+
+
+def test_a_query_log_sees_the_statements(conn, django_assert_num_queries):
+    with django_assert_num_queries(2):
+        assert _renamer().run(id=conn.pk, name="Logged") == 1
+        lease.load(conn.pk)
 
 
 def test_loading_a_connection_that_is_gone_raises_does_not_exist(db):
@@ -81,13 +129,7 @@ def test_a_lease_runs_on_the_database_clock(conn):
 
 
 def test_a_statement_run_without_all_its_values_refuses(conn):
-    rename = PreparedUpdate(
-        Connection,
-        lambda: (
-            Connection.objects.filter(pk=Slot("id", Connection._meta.pk)),
-            {"account_name": Slot("name", Connection._meta.get_field("account_name"))},
-        ),
-    )
+    rename = _renamer()
     with pytest.raises(TypeError, match="slots"):
         rename.run(id=conn.pk)
     assert rename.run(id=conn.pk, name="Renamed") == 1
@@ -114,3 +156,53 @@ def test_an_audit_row_is_written_whole(conn, alice):
     assert (event.message, event.request_id) == ("Tokens renewed (scheduled).", "req-1")
     assert event.data == {"rotated": True, "reason": "scheduled"}
     assert abs(event.created_at - timezone.now()) < timedelta(minutes=1)
+
+
+@pytest.mark.django_db(transaction=True)  # the failing half must roll back the whole
+def test_an_update_with_its_row_writes_both_or_neither(conn):
+    renamed = PreparedUpdateWithRow(_renamer(), audit.ROW)
+    event = audit.row(AuditEvent.Kind.REFRESHED, tenant=conn.tenant, connection=conn, message="m")
+
+    assert renamed.run(update={"id": conn.pk, "name": "Both"}, row=event) == 1
+    assert Connection.objects.get(pk=conn.pk).account_name == "Both"
+    assert AuditEvent.objects.filter(connection=conn).count() == 1
+
+    assert renamed.run(update={"id": 987654, "name": "None"}, row=event) == 0  # no row changed
+    assert AuditEvent.objects.filter(connection=conn).count() == 1
+
+    with pytest.raises(IntegrityError):  # the row cannot be written: nor is the update
+        renamed.run(update={"id": conn.pk, "name": "Neither"}, row={**event, "kind": None})
+    assert Connection.objects.get(pk=conn.pk).account_name == "Both"
+    assert AuditEvent.objects.filter(connection=conn).count() == 1
+
+
+def test_a_take_reads_the_row_and_takes_its_free_lease(conn, django_assert_max_num_queries):
+    on_postgresql = database.vendor == "postgresql"
+    with django_assert_max_num_queries(1 if on_postgresql else 2):
+        taken, took = lease.take(conn.pk, owner="me")
+        assert (taken.app.name, taken.tenant.name) == (conn.app.name, conn.tenant.name)
+    assert took and (taken.lease_owner, taken.version) == ("me", conn.version + 1)
+    assert taken.inflight_refresh_hash == conn.refresh_token_hash  # the token about to be sent
+    assert taken.refresh_token == "refresh-plain-1"
+    row = Connection.objects.get(pk=conn.pk)
+    assert (row.lease_owner, row.version, row.inflight_refresh_hash) == (
+        "me",
+        conn.version + 1,
+        conn.refresh_token_hash,
+    )
+    assert row.lease_expires_at > timezone.now()
+
+
+def test_a_take_of_a_leased_row_reads_it_and_leaves_it_alone(conn):
+    assert lease.take(conn.pk, owner="first")[1]
+    before = Connection.objects.get(pk=conn.pk)
+
+    read, took = lease.take(conn.pk, owner="second")
+
+    assert not took and (read.lease_owner, read.version) == ("first", before.version)
+    assert Connection.objects.get(pk=conn.pk).lease_owner == "first"
+
+
+def test_a_take_of_a_connection_that_is_gone_raises_does_not_exist(db):
+    with pytest.raises(Connection.DoesNotExist):
+        lease.take(987654, owner="me")
