@@ -224,6 +224,7 @@ class _Select:
     init_list: list[str]
     populators: list
     columns: str  # what the SELECT lists, for an UPDATE's RETURNING
+    width: int  # how many columns that is
     joined: list[tuple[str, str]]  # each joined table (quoted, aliased) and its join condition
 
 
@@ -285,6 +286,7 @@ class PreparedSelect(_Prepared):
             init_list=[f[0].target.attname for f in select[start:end]],
             populators=get_related_populators(klass_info, select, db.alias),
             columns=", ".join(column_sql for column_sql, _ in listed),
+            width=len(listed),
             joined=[
                 _inner_join(join, compiler)
                 for join in compiler.query.alias_map.values()
@@ -300,8 +302,9 @@ def _inner_join(join: Join, compiler) -> tuple[str, str]:
     table = quote(join.table_name)
     if join.table_alias != join.table_name:
         table = f"{table} {quote(join.table_alias)}"
+    parent, joined = quote(join.parent_alias), quote(join.table_alias)
     condition = " AND ".join(
-        f"{quote(join.parent_alias)}.{quote(lhs.column)} = {quote(join.table_alias)}.{quote(rhs.column)}"
+        f"{parent}.{quote(lhs.column)} = {joined}.{quote(rhs.column)}"
         for lhs, rhs in join.join_fields
     )
     return table, condition
@@ -310,11 +313,13 @@ def _inner_join(join: Join, compiler) -> tuple[str, str]:
 class PreparedUpdateReturning:
     """PostgreSQL only: an UPDATE that returns the rows it changed, as they are after it, made
     into instances as `select` makes them (the tables it selects related joined in the
-    UPDATE's FROM): one statement where a read and a compare-and-set took two. `run(**slots)`
-    takes the UPDATE's slots."""
+    UPDATE's FROM): one statement where a read and a compare-and-set took two. `as_read`
+    names columns whose value on the instance is the one the UPDATE found (as after a read
+    and then a write; read in the statement's snapshot). `run(**slots)` takes the UPDATE's
+    slots."""
 
-    def __init__(self, update: PreparedUpdate, select: PreparedSelect):
-        self._update, self._select = update, select
+    def __init__(self, update: PreparedUpdate, select: PreparedSelect, as_read: tuple = ()):
+        self._update, self._select, self._as_read = update, select, as_read
         self._joined: dict[str, str] = {}
 
     @staticmethod
@@ -331,17 +336,34 @@ class PreparedUpdateReturning:
         select = self._select._for(db, self._select._compile)
         sql = self._joined.get(alias)
         if sql is None:
-            changes, where = _split_where(update_sql)
-            tables = ", ".join(table for table, _ in select.joined)
-            conditions = "".join(f" AND ({condition})" for _, condition in select.joined)
-            sql = self._joined[alias] = (
-                f"{changes}{' FROM ' + tables if tables else ''} WHERE {where}{conditions} "
-                f"RETURNING {select.columns}"
-            )
+            sql = self._joined[alias] = self._join(db, update_sql, select)
         bound = _bind(update_params, slots, db)
         with transaction.mark_for_rollback_on_error(using=alias):
             rows = _execute(db, sql, bound, _rows)
-        return self._select._instances(db, select, rows)
+        found = self._select._instances(db, select, [row[: select.width] for row in rows])
+        for obj, row in zip(found, rows, strict=True):  # then the columns as read
+            for name, value in zip(self._as_read, row[select.width :], strict=True):
+                setattr(obj, name, value)
+        return found
+
+    def _join(self, db, update_sql: str, select: _Select) -> str:
+        meta = self._update._model._meta
+        quote = db.ops.quote_name
+        table, before = quote(meta.db_table), quote("before")
+        tables = [joined for joined, _ in select.joined]
+        conditions = [condition for _, condition in select.joined]
+        if self._as_read:
+            tables.insert(0, f"{table} {before}")
+            conditions.insert(
+                0, f"{before}.{quote(meta.pk.column)} = {table}.{quote(meta.pk.column)}"
+            )
+        read = "".join(f", {before}.{quote(meta.get_field(name).column)}" for name in self._as_read)
+        changes, where = _split_where(update_sql)
+        return (
+            f"{changes}{' FROM ' + ', '.join(tables) if tables else ''} WHERE {where}"
+            + "".join(f" AND ({condition})" for condition in conditions)
+            + f" RETURNING {select.columns}{read}"
+        )
 
 
 def _split_where(update_sql: str) -> tuple[str, str]:

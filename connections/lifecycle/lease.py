@@ -101,7 +101,9 @@ def load(connection_id: int) -> Connection:
 
 
 # The lease taken and the row read in one statement: no version to compare, as nothing was
-# read before; the refresh token recorded is the row's own.
+# read before; the refresh token recorded is the row's own. The instance keeps the in-flight
+# mark it found, as a load before an acquire did: the refresh explains an invalid_grant
+# with it (an earlier holder sent this same token and never stored an answer).
 _TAKE_LOADED = PreparedUpdateReturning(
     PreparedUpdate(
         Connection,
@@ -116,6 +118,7 @@ _TAKE_LOADED = PreparedUpdateReturning(
         ),
     ),
     _LOAD,
+    as_read=("inflight_refresh_hash",),
 )
 
 

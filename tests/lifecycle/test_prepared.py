@@ -182,7 +182,7 @@ def test_a_take_reads_the_row_and_takes_its_free_lease(conn, django_assert_max_n
         taken, took = lease.take(conn.pk, owner="me")
         assert (taken.app.name, taken.tenant.name) == (conn.app.name, conn.tenant.name)
     assert took and (taken.lease_owner, taken.version) == ("me", conn.version + 1)
-    assert taken.inflight_refresh_hash == conn.refresh_token_hash  # the token about to be sent
+    assert taken.inflight_refresh_hash == ""  # as found: no earlier holder left a mark
     assert taken.refresh_token == "refresh-plain-1"
     row = Connection.objects.get(pk=conn.pk)
     assert (row.lease_owner, row.version, row.inflight_refresh_hash) == (
@@ -191,6 +191,18 @@ def test_a_take_reads_the_row_and_takes_its_free_lease(conn, django_assert_max_n
         conn.refresh_token_hash,
     )
     assert row.lease_expires_at > timezone.now()
+
+
+def test_a_take_after_a_holder_that_never_stored_reads_its_in_flight_mark(conn):
+    assert lease.take(conn.pk, owner="died")[1]  # took the lease, sent the token, died
+    Connection.objects.filter(pk=conn.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    taken, took = lease.take(conn.pk, owner="me")
+
+    assert took and taken.lease_owner == "me"
+    assert taken.inflight_refresh_hash == conn.refresh_token_hash  # what the refresh explains
 
 
 def test_a_take_of_a_leased_row_reads_it_and_leaves_it_alone(conn):
