@@ -19,7 +19,7 @@ from connections import audit, metrics
 from connections.lifecycle import lease
 from connections.lifecycle.provider_calls import call_with_secrets, renewal_call
 from connections.lifecycle.schedule import backoff
-from connections.lifecycle.store import Stored, replay_spool, store_answer
+from connections.lifecycle.store import Stored, StoreFailed, replay_spool, store_answer
 from connections.models import AuditEvent, Connection, PrivateApp
 from connections.notify import connection_path, tell
 from connections.oauth import ErrorKind, ProviderError
@@ -58,15 +58,21 @@ def refresh_connection(connection_id: int, *, reason: str, force: bool = False) 
         return idle
     if not taken:
         return Outcome.BUSY
-    outcome = None
+    outcome, spooled = None, False
     with after_lease():  # e-mails leave once the lease is let go
         try:
             cover = lease.Cover(conn, owner=owner, taken_at=taken_at)
             outcome = _refresh_under_lease(conn, owner=owner, reason=reason, cover=cover)
         except lease.LeaseLost:
             outcome = Outcome.BUSY  # another writer took the row; it decides what comes next
+        except StoreFailed:
+            # The answer waits in the spool. The lease and its in-flight mark stay until the
+            # replay stores it (letting them go in the same write) or the lease lapses, and
+            # the mark sends the next holder to the spool first.
+            spooled = True
+            raise
         finally:
-            if outcome != Outcome.REFRESHED:  # storing the tokens released it
+            if outcome != Outcome.REFRESHED and not spooled:  # storing the tokens released it
                 lease.release(conn.pk, owner=owner)
     metrics.inc(metrics.REFRESHES, conn.app.provider, outcome)
     return outcome
@@ -87,9 +93,13 @@ def _nothing_to_do(conn: Connection, *, reason: str, force: bool) -> Outcome | N
 def _refresh_under_lease(
     conn: Connection, *, owner: str, reason: str, cover: lease.Cover
 ) -> Outcome:
-    if replay_spool(conn.pk):
-        # A worker that died (or gave up) during a database outage left this connection's
-        # newest tokens in the spool: they are stored now, and the old token is never sent.
+    if conn.inflight_refresh_hash and replay_spool(conn.pk):
+        # An earlier holder took the lease and never let it go: it died, or the database
+        # refused its store and the answer, the newest tokens, went to the spool. Stored now,
+        # so the old token is never sent. Only such a holder leaves a spooled answer newer
+        # than the row (a refresh spools only under its lease; a store, a reconnect or the
+        # holder's release clears the mark, and a holder whose store failed keeps it), so
+        # a row without the mark is not looked up: the look-up was a twentieth of a refresh.
         return Outcome.SUPERSEDED
     now = timezone.now()
     if conn.kind == Connection.Kind.USER and not conn.refresh_token:

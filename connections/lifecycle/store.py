@@ -275,7 +275,8 @@ def replay_spool(connection_id: int | None = None) -> int:
     """Store what the spool holds (all of it, or one connection's); the number of answers
     stored (an orphaned one, of an older generation, is revoked and not counted). An entry
     whose write the database still refuses stays for the next replay. Cheap when the spool is
-    empty (one directory scan and one HLEN), as it nearly always is: refreshes call it."""
+    empty (one directory scan and one HLEN), as it nearly always is: the beat calls it, and
+    a refresh whose row carries an earlier holder's in-flight mark."""
     if spool.is_empty():
         return 0
     settled = 0

@@ -1,17 +1,25 @@
 """The spool and the refresh that spooled: found by the model test, kept as regressions."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from connections.lifecycle import (
     Outcome,
     TokenUnavailable,
+    connection_refresh,
     connection_token,
     spool,
     spool_replay,
 )
 from connections.models import AuditEvent, Connection
 from tests import factories
-from tests.support.lifecycle import expire_access_token, slow_refresh_in_flight
+from tests.support.lifecycle import (
+    expire_access_token,
+    refresh_requests,
+    slow_refresh_in_flight,
+)
 from tests.support.outage import accept_writes, refuse_writes
 from tests.support.waiting import wait_for
 
@@ -63,9 +71,32 @@ def test_an_orphaned_spool_entry_does_not_stop_the_next_refresh(
     served = connection_token(conn.pk, tenant_id=conn.tenant_id, wait_seconds=1)
 
     assert served.access_token_live()
+    # The reconnect cleared the in-flight mark, so the refresh did not look in the spool;
+    # the beat's replay settles the older answer (revoked as orphaned).
+    assert spool_replay() == 0
     assert spool.entries(conn.pk) == []
     kinds = set(AuditEvent.objects.filter(connection=conn).values_list("kind", flat=True))
     assert {"tokens_orphaned", "tokens_spooled", "refreshed"} <= kinds
     with pytest.raises(TokenUnavailable):
         Connection.objects.filter(pk=conn.pk).update(status="revoked")
         connection_token(conn.pk, tenant_id=conn.tenant_id, wait_seconds=1)
+
+
+def test_a_holder_whose_store_failed_keeps_its_mark_and_the_next_refresh_replays_first(
+    make_sandbox_app, mint_connection, settings
+):
+    settings.STORE_RETRY_SECONDS = 0.3  # the worker gives up; the answer stays spooled
+    conn = mint_connection(make_sandbox_app("manu_online"))
+    spooled_refresh(conn, until_it_gives_up=True)  # writes accepted again only after that
+    row = Connection.objects.get(pk=conn.pk)
+    assert row.lease_owner and row.inflight_refresh_hash == conn.refresh_token_hash
+    Connection.objects.filter(pk=conn.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    sent = refresh_requests(conn.app)
+
+    assert connection_refresh(conn.pk, reason="manual", force=True) == Outcome.SUPERSEDED
+    assert refresh_requests(conn.app) == sent  # the spent token was not sent again
+    assert spool.entries(conn.pk) == []
+    row = Connection.objects.get(pk=conn.pk)
+    assert row.refresh_token_hash != conn.refresh_token_hash and row.lease_owner == ""
