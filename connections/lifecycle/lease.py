@@ -2,10 +2,9 @@
 
 Works the same on SQLite and PostgreSQL and holds no transaction across the HTTP call. Lease
 times come from the database's clock (every host reads the same one), never the app host's.
-Before each request the lease must cover the request's whole deadline plus a margin
-(`Cover`): the take itself covers a first request sent soon enough after it; any other is
-preceded by an extension (`extend`), and if the extension fails, the request is not sent.
-Only the owner releases it; a lease whose worker died simply expires.
+A holder extends the lease before each request so that it covers the request's whole
+deadline plus a margin (`extend`); if the extension fails, the request is not sent. Only the
+owner releases it; a lease whose worker died simply expires.
 """
 
 import time
@@ -171,34 +170,6 @@ def extend(conn: Connection, *, owner: str) -> None:
     if not extended:
         raise LeaseLost(f"connection {conn.pk}: another writer took the lease")
     conn.version += 1
-
-
-class Cover:
-    """What a holder runs before each of its requests (a refresh's before_send).
-
-    The first request, sent within REFRESH_LEASE_SECONDS less the request's deadline and the
-    margin of taking the lease (`taken_at`: time.monotonic() read before the take, so the
-    database's clock started the lease later), is covered by the take: nobody else can hold
-    the lease meanwhile, and the extension's statement, a sixth of a refresh's, is spared. A
-    writer that does not wait for leases (a reconnect's take-over, scopes being widened) can
-    still land in that gap exactly as it can land while the request is on its way, where the
-    store's compare-and-set on the generation settles it. Every later request (a resend, the
-    next secret) is preceded by an extension, which raises LeaseLost instead of sending."""
-
-    def __init__(self, conn: Connection, *, owner: str, taken_at: float):
-        self._conn, self._owner, self._taken_at = conn, owner, taken_at
-        self._first = True
-
-    def __call__(self) -> None:
-        first, self._first = self._first, False
-        covered = (
-            settings.REFRESH_LEASE_SECONDS
-            - egress.deadline_seconds()
-            - settings.LEASE_MARGIN_SECONDS
-        )
-        if first and time.monotonic() - self._taken_at <= covered:
-            return
-        extend(self._conn, owner=self._owner)
 
 
 def release(connection_id: int, *, owner: str) -> None:

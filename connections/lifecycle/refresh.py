@@ -2,8 +2,7 @@
 
 Order matters: the provider's answer is stored by store_answer before any event, e-mail or
 API call. A refresh token is sent again only after a transport failure (no answer came back),
-and only by the lease holder, after extending its lease over the request's whole deadline
-(lease.Cover).
+and only by the lease holder, after extending its lease over the request's whole deadline.
 """
 
 import logging
@@ -46,7 +45,7 @@ class Outcome(StrEnum):
 def refresh_connection(connection_id: int, *, reason: str, force: bool = False) -> Outcome:
     """reason "scheduled" refreshes only when due; "on_demand" only when the access token is
     no longer valid; force (a person clicked Refresh) always."""
-    owner, taken_at = lease.new_owner(), time.monotonic()
+    owner = lease.new_owner()
     try:
         conn, taken = lease.take(connection_id, owner=owner)
     except Connection.DoesNotExist:
@@ -61,8 +60,7 @@ def refresh_connection(connection_id: int, *, reason: str, force: bool = False) 
     outcome, spooled = None, False
     with after_lease():  # e-mails leave once the lease is let go
         try:
-            cover = lease.Cover(conn, owner=owner, taken_at=taken_at)
-            outcome = _refresh_under_lease(conn, owner=owner, reason=reason, cover=cover)
+            outcome = _refresh_under_lease(conn, owner=owner, reason=reason)
         except lease.LeaseLost:
             outcome = Outcome.BUSY  # another writer took the row; it decides what comes next
         except StoreFailed:
@@ -90,9 +88,7 @@ def _nothing_to_do(conn: Connection, *, reason: str, force: bool) -> Outcome | N
     return None
 
 
-def _refresh_under_lease(
-    conn: Connection, *, owner: str, reason: str, cover: lease.Cover
-) -> Outcome:
+def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcome:
     if conn.inflight_refresh_hash and replay_spool(conn.pk):
         # An earlier holder took the lease and never let it go: it died, or the database
         # refused its store and the answer, the newest tokens, went to the spool. Stored now,
@@ -118,7 +114,7 @@ def _refresh_under_lease(
             app,
             renewal_call(conn, app),
             rate_limit_wait=RATE_LIMIT_MAX_WAIT,
-            before_send=cover,
+            before_send=lambda: lease.extend(conn, owner=owner),
         )
     except ProviderError as exc:
         metrics.observe(metrics.REFRESH_SECONDS, time.monotonic() - started, app.provider)

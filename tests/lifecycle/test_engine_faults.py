@@ -157,51 +157,6 @@ def test_an_extension_fails_once_another_writer_took_the_row(make_sandbox_app, m
         lease.extend(conn, owner="first")
 
 
-def test_the_take_covers_the_first_request_and_every_later_one_is_extended(
-    make_sandbox_app, mint_connection
-):
-    conn = mint_connection(make_sandbox_app("manu_online"))
-    taken_at = time.monotonic()
-    assert lease.acquire(conn, owner="holder")
-    cover = lease.Cover(conn, owner="holder", taken_at=taken_at)
-    taken = Connection.objects.get(pk=conn.pk).version
-
-    cover()  # the first request, right after the take: no statement
-    assert Connection.objects.get(pk=conn.pk).version == taken
-    cover()  # a resend, or the next secret: extended by compare-and-set
-    assert Connection.objects.get(pk=conn.pk).version == taken + 1
-
-    Connection.objects.filter(pk=conn.pk).update(version=taken + 5)  # another writer
-    with pytest.raises(lease.LeaseLost):
-        cover()
-
-
-def test_a_first_request_the_take_no_longer_covers_is_extended_or_not_sent(
-    make_sandbox_app, mint_connection, settings
-):
-    conn = mint_connection(make_sandbox_app("manu_online"))
-    covered = (
-        settings.REFRESH_LEASE_SECONDS - settings.PROVIDER_DEADLINE - settings.LEASE_MARGIN_SECONDS
-    )
-    taken_at = time.monotonic() - covered - 1  # as after a long rate-limit wait or a stall
-    assert lease.acquire(conn, owner="holder")
-    Connection.objects.filter(pk=conn.pk).update(version=conn.version + 1)  # another writer
-
-    with pytest.raises(lease.LeaseLost):
-        lease.Cover(conn, owner="holder", taken_at=taken_at)()
-
-
-def test_a_refresh_sends_its_request_without_extending_the_lease_it_just_took(
-    make_sandbox_app, mint_connection, monkeypatch
-):
-    conn = mint_connection(make_sandbox_app("manu_online"))
-    extended = []
-    monkeypatch.setattr(lease, "extend", lambda conn, owner: extended.append(conn.pk))
-
-    assert connection_refresh(conn.pk, reason="manual", force=True) == Outcome.REFRESHED
-    assert extended == [] and refresh_requests(conn.app) == 1
-
-
 def test_a_refresh_with_nothing_to_do_sends_nothing_and_lets_the_lease_go(
     make_sandbox_app, mint_connection
 ):
