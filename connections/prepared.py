@@ -21,8 +21,6 @@ from django.db import connections, router, transaction
 from django.db.models import CharField, Expression, Field, Model, QuerySet, TextField
 from django.db.models.query import get_related_populators
 from django.db.models.sql import InsertQuery, UpdateQuery
-from django.db.models.sql.constants import INNER
-from django.db.models.sql.datastructures import Join
 
 from portal.fields import EncryptedTextField
 
@@ -223,9 +221,6 @@ class _Select:
     end: int
     init_list: list[str]
     populators: list
-    columns: str  # what the SELECT lists, for an UPDATE's RETURNING
-    width: int  # how many columns that is
-    joined: list[tuple[str, str]]  # each joined table (quoted, aliased) and its join condition
 
 
 def _sealing(converter):
@@ -244,9 +239,6 @@ class PreparedSelect(_Prepared):
         db = connections[alias]
         select = self._for(db, self._compile)
         rows = _execute(db, select.sql, _bind(select.params, slots, db), _rows)
-        return self._instances(db, select, rows)
-
-    def _instances(self, db, select: _Select, rows: list) -> list[Model]:
         found = []
         for values in map(list, rows):
             for pos, (convs, expression) in select.converters:
@@ -254,7 +246,7 @@ class PreparedSelect(_Prepared):
                 for convert in convs:
                     value = convert(value, expression, db)
                 values[pos] = value
-            obj = self._model.from_db(db.alias, select.init_list, values[select.start : select.end])
+            obj = self._model.from_db(alias, select.init_list, values[select.start : select.end])
             for populator in select.populators:
                 populator.populate(values, obj)
             found.append(obj)
@@ -271,9 +263,6 @@ class PreparedSelect(_Prepared):
         select, klass_info = compiler.select, compiler.klass_info
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         columns = [s[0] for s in select[: compiler.col_count]]
-        listed = [compiler.compile(column) for column in columns]
-        if any(column_params for _, column_params in listed):
-            raise TypeError("a prepared select lists columns, not parameters")
         return _Select(
             sql=sql,
             params=tuple(params),
@@ -285,89 +274,4 @@ class PreparedSelect(_Prepared):
             end=end,
             init_list=[f[0].target.attname for f in select[start:end]],
             populators=get_related_populators(klass_info, select, db.alias),
-            columns=", ".join(column_sql for column_sql, _ in listed),
-            width=len(listed),
-            joined=[
-                _inner_join(join, compiler)
-                for join in compiler.query.alias_map.values()
-                if isinstance(join, Join)
-            ],
         )
-
-
-def _inner_join(join: Join, compiler) -> tuple[str, str]:
-    if join.join_type != INNER:
-        raise TypeError("only inner joins can be taken into an UPDATE's FROM")
-    quote = compiler.quote_name_unless_alias
-    table = quote(join.table_name)
-    if join.table_alias != join.table_name:
-        table = f"{table} {quote(join.table_alias)}"
-    parent, joined = quote(join.parent_alias), quote(join.table_alias)
-    condition = " AND ".join(
-        f"{parent}.{quote(lhs.column)} = {joined}.{quote(rhs.column)}"
-        for lhs, rhs in join.join_fields
-    )
-    return table, condition
-
-
-class PreparedUpdateReturning:
-    """PostgreSQL only: an UPDATE that returns the rows it changed, as they are after it, made
-    into instances as `select` makes them (the tables it selects related joined in the
-    UPDATE's FROM): one statement where a read and a compare-and-set took two. `as_read`
-    names columns whose value on the instance is the one the UPDATE found (as after a read
-    and then a write; read in the statement's snapshot). `run(**slots)` takes the UPDATE's
-    slots."""
-
-    def __init__(self, update: PreparedUpdate, select: PreparedSelect, as_read: tuple = ()):
-        self._update, self._select, self._as_read = update, select, as_read
-        self._joined: dict[str, str] = {}
-
-    @staticmethod
-    def runs_on(db) -> bool:
-        # SQLite's RETURNING lists only the updated table's columns.
-        return db.vendor == "postgresql"
-
-    def run(self, **slots) -> list[Model]:
-        alias = router.db_for_write(self._update._model)
-        db = connections[alias]
-        if not self.runs_on(db):
-            raise TypeError(f"an UPDATE returning joined rows does not run on {db.vendor}")
-        update_sql, update_params = self._update._for(db, self._update._compile)
-        select = self._select._for(db, self._select._compile)
-        sql = self._joined.get(alias)
-        if sql is None:
-            sql = self._joined[alias] = self._join(db, update_sql, select)
-        bound = _bind(update_params, slots, db)
-        with transaction.mark_for_rollback_on_error(using=alias):
-            rows = _execute(db, sql, bound, _rows)
-        found = self._select._instances(db, select, [row[: select.width] for row in rows])
-        for obj, row in zip(found, rows, strict=True):  # then the columns as read
-            for name, value in zip(self._as_read, row[select.width :], strict=True):
-                setattr(obj, name, value)
-        return found
-
-    def _join(self, db, update_sql: str, select: _Select) -> str:
-        meta = self._update._model._meta
-        quote = db.ops.quote_name
-        table, before = quote(meta.db_table), quote("before")
-        tables = [joined for joined, _ in select.joined]
-        conditions = [condition for _, condition in select.joined]
-        if self._as_read:
-            tables.insert(0, f"{table} {before}")
-            conditions.insert(
-                0, f"{before}.{quote(meta.pk.column)} = {table}.{quote(meta.pk.column)}"
-            )
-        read = "".join(f", {before}.{quote(meta.get_field(name).column)}" for name in self._as_read)
-        changes, where = _split_where(update_sql)
-        return (
-            f"{changes}{' FROM ' + ', '.join(tables) if tables else ''} WHERE {where}"
-            + "".join(f" AND ({condition})" for condition in conditions)
-            + f" RETURNING {select.columns}{read}"
-        )
-
-
-def _split_where(update_sql: str) -> tuple[str, str]:
-    changes, found, where = update_sql.partition(" WHERE ")
-    if not found or " WHERE " in where or " WHERE " in changes:
-        raise TypeError("an UPDATE returning joined rows takes one plain WHERE")
-    return changes, where

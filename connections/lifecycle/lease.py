@@ -12,13 +12,12 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connections, router
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Now
 
 from connections import egress
 from connections.models import Connection
-from connections.prepared import PreparedSelect, PreparedUpdate, PreparedUpdateReturning, Slot
+from connections.prepared import PreparedSelect, PreparedUpdate, Slot
 
 # How often a caller waiting for another owner's lease looks again.
 POLL_SECONDS = 0.05
@@ -97,47 +96,6 @@ def load(connection_id: int) -> Connection:
     if not found:
         raise Connection.DoesNotExist(f"connection {connection_id} does not exist")
     return found[0]
-
-
-# The lease taken and the row read in one statement: no version to compare, as nothing was
-# read before; the refresh token recorded is the row's own. The instance keeps the in-flight
-# mark it found, as a load before an acquire did: the refresh explains an invalid_grant
-# with it (an earlier holder sent this same token and never stored an answer).
-_TAKE_LOADED = PreparedUpdateReturning(
-    PreparedUpdate(
-        Connection,
-        lambda: (
-            Connection.objects.filter(free(), pk=_slot("id")),
-            {
-                "lease_owner": _slot("lease_owner"),
-                "lease_expires_at": db_now_plus(_LASTING),
-                "inflight_refresh_hash": F("refresh_token_hash"),
-                "version": F("version") + 1,
-            },
-        ),
-    ),
-    _LOAD,
-    as_read=("inflight_refresh_hash",),
-)
-
-
-def take(connection_id: int, *, owner: str) -> tuple[Connection, bool]:
-    """The connection as a writer reads it (with its app and tenant), and whether `owner`
-    took its lease: only a free one, recording which refresh token is about to be sent (its
-    hash). A refresh's first statement: on PostgreSQL one UPDATE ... RETURNING (a row leased
-    by someone else is then read as it stands, one statement more); elsewhere load then
-    acquire. Raises Connection.DoesNotExist."""
-    if not _TAKE_LOADED.runs_on(connections[router.db_for_write(Connection)]):
-        conn = load(connection_id)
-        return conn, acquire(conn, owner=owner)
-    taken = _TAKE_LOADED.run(
-        id=connection_id,
-        lease_owner=owner,
-        lasting=timedelta(seconds=settings.REFRESH_LEASE_SECONDS),
-    )
-    if taken:
-        return taken[0], True
-    return load(connection_id), False
 
 
 def acquire(conn: Connection, *, owner: str) -> bool:

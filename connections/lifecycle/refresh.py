@@ -45,17 +45,15 @@ class Outcome(StrEnum):
 def refresh_connection(connection_id: int, *, reason: str, force: bool = False) -> Outcome:
     """reason "scheduled" refreshes only when due; "on_demand" only when the access token is
     no longer valid; force (a person clicked Refresh) always."""
-    owner = lease.new_owner()
     try:
-        conn, taken = lease.take(connection_id, owner=owner)
+        conn = lease.load(connection_id)
     except Connection.DoesNotExist:
         return Outcome.SKIPPED
     idle = _nothing_to_do(conn, reason=reason, force=force)
     if idle is not None:
-        if taken:
-            lease.release(conn.pk, owner=owner)
         return idle
-    if not taken:
+    owner = lease.new_owner()
+    if not lease.acquire(conn, owner=owner):
         return Outcome.BUSY
     outcome, spooled = None, False
     with after_lease():  # e-mails leave once the lease is let go
