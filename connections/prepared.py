@@ -63,7 +63,7 @@ def _execute(db, sql: str, params: list, read: Callable):
     refresh's CPU (Django's own queries keep client-side binding; these statements'
     parameters are typed by their Slots). And one psycopg cursor is kept per database
     connection: Django makes and wraps a new one per statement, which cost about as much CPU
-    as the statement's own round trip (five per refresh). What Django's wrapper checks is
+    as the statement's own round trip (three per refresh on PostgreSQL). What Django's wrapper checks is
     checked here too (the health check, thread sharing, a broken transaction) and its error
     classes are raised; where queries are logged or wrapped (DEBUG, assertNumQueries,
     connection.execute_wrapper), Django's own cursor runs the statement, so they see it."""
@@ -221,6 +221,7 @@ class _Select:
     end: int
     init_list: list[str]
     populators: list
+    annotations: list[tuple[str, int]]
 
 
 def _sealing(converter):
@@ -231,8 +232,9 @@ def _sealing(converter):
 
 
 class PreparedSelect(_Prepared):
-    """A SELECT of model instances: `build` returns the queryset (select_related allowed;
-    no prefetching, annotations or deferred fields); `run(**slots)` returns the list."""
+    """A SELECT of model instances: `build` returns the queryset (select_related and
+    annotations allowed, each set on the instance as the ORM sets it; no prefetching or
+    deferred fields); `run(**slots)` returns the list."""
 
     def run(self, **slots) -> list[Model]:
         alias = router.db_for_read(self._model)
@@ -249,6 +251,8 @@ class PreparedSelect(_Prepared):
             obj = self._model.from_db(alias, select.init_list, values[select.start : select.end])
             for populator in select.populators:
                 populator.populate(values, obj)
+            for name, pos in select.annotations:
+                setattr(obj, name, values[pos])
             found.append(obj)
         return found
 
@@ -258,8 +262,6 @@ class PreparedSelect(_Prepared):
             raise TypeError("a prepared select takes no prefetching or deferred fields")
         compiler = queryset.query.get_compiler(connection=db)
         sql, params = compiler.as_sql()
-        if compiler.annotation_col_map:
-            raise TypeError("a prepared select takes no annotations")
         select, klass_info = compiler.select, compiler.klass_info
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         columns = [s[0] for s in select[: compiler.col_count]]
@@ -274,4 +276,5 @@ class PreparedSelect(_Prepared):
             end=end,
             init_list=[f[0].target.attname for f in select[start:end]],
             populators=get_related_populators(klass_info, select, db.alias),
+            annotations=list(compiler.annotation_col_map.items()),
         )

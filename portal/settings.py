@@ -260,8 +260,9 @@ ALLOW_CUSTOM_ENDPOINTS = env.bool("ALLOW_CUSTOM_ENDPOINTS", default=SANDBOX_ENAB
 PROVIDER_DEADLINE = env.float(
     "PROVIDER_DEADLINE", default=PROVIDER_CONNECT_TIMEOUT + PROVIDER_READ_TIMEOUT
 )
-# The lease a refresh takes first; before each request it is extended to cover the
-# request's deadline plus LEASE_MARGIN_SECONDS, on the database's clock.
+# The lease Reconnect and Disconnect take. A refresh's lease covers each request's deadline
+# plus LEASE_MARGIN_SECONDS, on the database's clock: its take does for a request sent at
+# once, an extension for any other (connections/lifecycle/lease.py: Cover).
 REFRESH_LEASE_SECONDS = env.int("REFRESH_LEASE_SECONDS", default=90)
 LEASE_MARGIN_SECONDS = env.float("LEASE_MARGIN_SECONDS", default=10.0)
 # How long a worker keeps retrying to store a provider's answer the database refused; the

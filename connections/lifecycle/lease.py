@@ -2,8 +2,9 @@
 
 Works the same on SQLite and PostgreSQL and holds no transaction across the HTTP call. Lease
 times come from the database's clock (every host reads the same one), never the app host's.
-A holder extends the lease before each request so that it covers the request's whole
-deadline plus a margin (`extend`); if the extension fails, the request is not sent. Only the
+Before each request the lease must cover the request's whole deadline plus a margin: a
+refresh's take covers a first request sent soon after it (`Cover`), and any other request is
+preceded by an extension (`extend`); if the extension fails, the request is not sent. Only the
 owner releases it; a lease whose worker died simply expires.
 """
 
@@ -12,10 +13,12 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connections, router
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Now
 
 from connections import egress
+from connections.lifecycle import provider_calls
 from connections.models import Connection
 from connections.prepared import PreparedSelect, PreparedUpdate, Slot
 
@@ -84,30 +87,42 @@ _RELEASE = PreparedUpdate(
 )
 
 
-_LOAD = PreparedSelect(
-    Connection, lambda: Connection.objects.select_related("app", "tenant").filter(pk=_slot("id"))
+def _load():
+    return Connection.objects.select_related("app", "tenant").filter(pk=_slot("id"))
+
+
+_LOAD = PreparedSelect(Connection, _load)
+_LOAD_WITH_SECRETS = PreparedSelect(
+    Connection, lambda: _load().annotate(app_secrets=provider_calls.secrets_of_the_app())
 )
 
 
 def load(connection_id: int) -> Connection:
     """The connection with its app and tenant, as a writer reads it before its compare-and-set
-    (the refresh path's read: prepared). Raises Connection.DoesNotExist."""
-    found = _LOAD.run(id=connection_id)
+    (the refresh path's read: prepared); on PostgreSQL the app's active secrets come in the
+    same statement, for its next provider call. Raises Connection.DoesNotExist."""
+    with_secrets = connections[router.db_for_read(Connection)].vendor == "postgresql"
+    found = (_LOAD_WITH_SECRETS if with_secrets else _LOAD).run(id=connection_id)
     if not found:
         raise Connection.DoesNotExist(f"connection {connection_id} does not exist")
-    return found[0]
+    conn = found[0]
+    if with_secrets:
+        provider_calls.keep_loaded_secrets(conn.app, conn.__dict__.pop("app_secrets"))
+    return conn
 
 
-def acquire(conn: Connection, *, owner: str) -> bool:
-    """Take the lease only if the row is still the version the caller read and no live lease
-    exists; records which refresh token is about to be sent (its hash). On success
-    conn.version is the row's new version."""
+def acquire(conn: Connection, *, owner: str, seconds: float | None = None) -> bool:
+    """Take the lease for `seconds` (REFRESH_LEASE_SECONDS unless given) only if the row is
+    still the version the caller read and no live lease exists; records which refresh token
+    is about to be sent (its hash). On success conn.version is the row's new version."""
     taken = _TAKE.run(
         id=conn.pk,
         version=conn.version,
         lease_owner=owner,
         inflight_refresh_hash=conn.refresh_token_hash,
-        lasting=timedelta(seconds=settings.REFRESH_LEASE_SECONDS),
+        lasting=timedelta(
+            seconds=settings.REFRESH_LEASE_SECONDS if seconds is None else seconds
+        ),
     )
     if taken:
         conn.version += 1
@@ -118,16 +133,52 @@ def acquire(conn: Connection, *, owner: str) -> bool:
 def extend(conn: Connection, *, owner: str) -> None:
     """Before a request: make the lease cover the request's whole deadline plus the margin,
     by compare-and-set on the version this holder last wrote. Raises LeaseLost."""
-    seconds = egress.deadline_seconds() + settings.LEASE_MARGIN_SECONDS
     extended = _EXTEND.run(
         id=conn.pk,
         lease_owner=owner,
         version=conn.version,
-        lasting=timedelta(seconds=seconds),
+        lasting=timedelta(seconds=_extended_seconds()),
     )
     if not extended:
         raise LeaseLost(f"connection {conn.pk}: another writer took the lease")
     conn.version += 1
+
+
+def _extended_seconds() -> float:
+    return egress.deadline_seconds() + settings.LEASE_MARGIN_SECONDS
+
+
+class Cover:
+    """What a refresh runs before each of its requests (its before_send), over a take of
+    `take_seconds()`: the request's deadline and the margin, plus a short window in which
+    the first request may start (half the margin). A first request sent within the window is
+    covered by the take, which ends no earlier than an extension made at the send would
+    (`taken_at` is time.monotonic() read before the take, so the database's clock started the
+    lease later) and at most the window later: a holder that dies after sending frees the
+    connection about as soon. The extension's statement, a sixth of a refresh's, is spared.
+    A writer that does not wait for leases (a reconnect's take-over, scopes being widened)
+    can still land before that send exactly as it can while the request is on its way,
+    where the store's compare-and-set on the generation settles it. Every other request (one
+    held back by the rate limit past the window, a resend, the next secret) is preceded by an
+    extension, which raises LeaseLost instead of sending."""
+
+    def __init__(self, conn: Connection, *, owner: str, taken_at: float):
+        self._conn, self._owner, self._taken_at = conn, owner, taken_at
+        self._first = True
+
+    @staticmethod
+    def window_seconds() -> float:
+        return settings.LEASE_MARGIN_SECONDS / 2
+
+    @classmethod
+    def take_seconds(cls) -> float:
+        return _extended_seconds() + cls.window_seconds()
+
+    def __call__(self) -> None:
+        first, self._first = self._first, False
+        if first and time.monotonic() - self._taken_at <= self.window_seconds():
+            return
+        extend(self._conn, owner=self._owner)
 
 
 def release(connection_id: int, *, owner: str) -> None:

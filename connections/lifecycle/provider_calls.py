@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
-from django.db import DatabaseError
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import DatabaseError, router
+from django.db.models import F, OuterRef
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -22,6 +25,7 @@ from connections.models import AuditEvent, ClientSecret, Connection, PrivateApp
 from connections.oauth import Credentials, ErrorKind, ProviderError, TokenSet
 from connections.prepared import PreparedSelect, Slot
 from connections.providers import Grant, PkceMode
+from portal.fields import EncryptedTextField, Sealed
 
 # One resend after no answer at all: the request may never have reached the provider.
 TRANSPORT_RETRIES = 1
@@ -41,12 +45,43 @@ _ACTIVE_SECRETS = PreparedSelect(
 )
 
 
+_SECRET_FIELDS = ClientSecret._meta.concrete_fields
+
+
+def secrets_of_the_app() -> ArraySubquery:
+    """For a load of connections (PostgreSQL): its app's active secrets in the order to try,
+    each as a JSON object of its columns (the secret still encrypted), in the same statement.
+    A refresh read them in a statement of their own, a fifteenth of its CPU."""
+    columns = JSONObject(**{f.attname: F(f.attname) for f in _SECRET_FIELDS})
+    return ArraySubquery(ClientSecret.active_of(OuterRef("app_id")).values(row=columns))
+
+
+def keep_loaded_secrets(app: PrivateApp, rows: list[dict]) -> None:
+    """The secrets a load brought (secrets_of_the_app), for the app's next call only: a
+    later call reads them afresh."""
+    alias = router.db_for_read(ClientSecret)
+    secrets = []
+    for row in rows:
+        values = [
+            (Sealed(row[f.attname]) if row[f.attname] is not None else None)
+            if isinstance(f, EncryptedTextField)
+            else f.to_python(row[f.attname])
+            for f in _SECRET_FIELDS
+        ]
+        secret = ClientSecret.from_db(alias, [f.attname for f in _SECRET_FIELDS], values)
+        secret.app = app
+        secrets.append(secret)
+    app._loaded_secrets = secrets
+
+
 def _secret_rows(app: PrivateApp) -> list[ClientSecret | None]:
     if not PkceMode(app.pkce_mode).needs_secret:
         return [None]
-    rows = _ACTIVE_SECRETS.run(app=app.pk)
-    for secret in rows:
-        secret.app = app  # as app.client_secrets would set it, without a query
+    rows = app.__dict__.pop("_loaded_secrets", None)
+    if rows is None:
+        rows = _ACTIVE_SECRETS.run(app=app.pk)
+        for secret in rows:
+            secret.app = app  # as app.client_secrets would set it, without a query
     return rows or [None]
 
 

@@ -2,7 +2,8 @@
 
 Order matters: the provider's answer is stored by store_answer before any event, e-mail or
 API call. A refresh token is sent again only after a transport failure (no answer came back),
-and only by the lease holder, after extending its lease over the request's whole deadline.
+and only by the lease holder, after extending its lease over the request's whole deadline
+(the take covers a first request sent right after it: lease.Cover).
 """
 
 import logging
@@ -52,13 +53,14 @@ def refresh_connection(connection_id: int, *, reason: str, force: bool = False) 
     idle = _nothing_to_do(conn, reason=reason, force=force)
     if idle is not None:
         return idle
-    owner = lease.new_owner()
-    if not lease.acquire(conn, owner=owner):
+    owner, taken_at = lease.new_owner(), time.monotonic()
+    if not lease.acquire(conn, owner=owner, seconds=lease.Cover.take_seconds()):
         return Outcome.BUSY
     outcome, spooled = None, False
     with after_lease():  # e-mails leave once the lease is let go
         try:
-            outcome = _refresh_under_lease(conn, owner=owner, reason=reason)
+            cover = lease.Cover(conn, owner=owner, taken_at=taken_at)
+            outcome = _refresh_under_lease(conn, owner=owner, reason=reason, cover=cover)
         except lease.LeaseLost:
             outcome = Outcome.BUSY  # another writer took the row; it decides what comes next
         except StoreFailed:
@@ -86,7 +88,9 @@ def _nothing_to_do(conn: Connection, *, reason: str, force: bool) -> Outcome | N
     return None
 
 
-def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcome:
+def _refresh_under_lease(
+    conn: Connection, *, owner: str, reason: str, cover: lease.Cover
+) -> Outcome:
     if conn.inflight_refresh_hash and replay_spool(conn.pk):
         # An earlier holder took the lease and never let it go: it died, or the database
         # refused its store and the answer, the newest tokens, went to the spool. Stored now,
@@ -112,7 +116,7 @@ def _refresh_under_lease(conn: Connection, *, owner: str, reason: str) -> Outcom
             app,
             renewal_call(conn, app),
             rate_limit_wait=RATE_LIMIT_MAX_WAIT,
-            before_send=lambda: lease.extend(conn, owner=owner),
+            before_send=cover,
         )
     except ProviderError as exc:
         metrics.observe(metrics.REFRESH_SECONDS, time.monotonic() - started, app.provider)

@@ -5,6 +5,8 @@ import time
 
 import pytest
 import requests
+from django.db import connection as database
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from connections import apikeys
@@ -63,8 +65,8 @@ def test_ten_second_tokens_one_token_request_makes_at_most_one_refresh(
 def test_an_answer_trickled_past_the_first_lease_is_waited_for_and_never_sent_twice(
     make_sandbox_app, mint_connection, settings
 ):
-    # The lease a refresh takes first is shorter than the provider's answer takes to arrive;
-    # before sending, the lease is extended over the whole deadline, so nobody takes over.
+    # The provider's answer takes longer than REFRESH_LEASE_SECONDS to arrive; a refresh's
+    # lease covers the request's whole deadline from the send, so nobody takes over.
     settings.REFRESH_LEASE_SECONDS, settings.PROVIDER_DEADLINE = 2, 8
     settings.LEASE_MARGIN_SECONDS = 2
     app = make_sandbox_app("manu_online")
@@ -77,7 +79,7 @@ def test_an_answer_trickled_past_the_first_lease_is_waited_for_and_never_sent_tw
         lambda: connection_refresh(conn.pk, reason="scheduled", force=False)
     )
     wait_for(lambda: refresh_requests(app) == 1, timeout=10)
-    time.sleep(3)  # modelled: the first lease (2 s) runs out while the answer trickles
+    time.sleep(3)  # modelled: longer than REFRESH_LEASE_SECONDS while the answer trickles
     assert connection_refresh(conn.pk, reason="manual", force=True) == Outcome.BUSY
     assert enqueue_due_refreshes() == 0
     refresher.join(30)
@@ -155,6 +157,79 @@ def test_an_extension_fails_once_another_writer_took_the_row(make_sandbox_app, m
 
     with pytest.raises(lease.LeaseLost):
         lease.extend(conn, owner="first")
+
+
+def test_the_take_covers_the_first_request_and_every_later_one_is_extended(
+    make_sandbox_app, mint_connection
+):
+    conn = mint_connection(make_sandbox_app("manu_online"))
+    taken_at = time.monotonic()
+    assert lease.acquire(conn, owner="holder", seconds=lease.Cover.take_seconds())
+    cover = lease.Cover(conn, owner="holder", taken_at=taken_at)
+    taken = Connection.objects.get(pk=conn.pk).version
+
+    cover()  # the first request, right after the take: no statement
+    assert Connection.objects.get(pk=conn.pk).version == taken
+    cover()  # a resend, or the next secret: extended by compare-and-set
+    assert Connection.objects.get(pk=conn.pk).version == taken + 1
+
+    Connection.objects.filter(pk=conn.pk).update(version=taken + 5)  # another writer
+    with pytest.raises(lease.LeaseLost):
+        cover()
+
+
+def test_a_first_request_past_the_takes_window_is_extended_or_not_sent(
+    make_sandbox_app, mint_connection
+):
+    conn = mint_connection(make_sandbox_app("manu_online"))
+    # as after a rate-limit wait or a stall between the take and the send
+    taken_at = time.monotonic() - lease.Cover.window_seconds() - 0.5
+    assert lease.acquire(conn, owner="holder", seconds=lease.Cover.take_seconds())
+    Connection.objects.filter(pk=conn.pk).update(version=conn.version + 1)  # another writer
+
+    with pytest.raises(lease.LeaseLost):
+        lease.Cover(conn, owner="holder", taken_at=taken_at)()
+
+
+def test_a_refresh_sends_its_first_request_under_the_take_alone_which_covers_its_deadline(
+    make_sandbox_app, mint_connection, monkeypatch, settings
+):
+    conn = mint_connection(make_sandbox_app("manu_online"))
+    extended, seen = [], []
+    monkeypatch.setattr(lease, "extend", lambda conn, owner: extended.append(conn.pk))
+    covered = lease.Cover.__call__
+
+    def at_the_send(cover):
+        covered(cover)
+        seen.append(
+            Connection.objects.filter(pk=conn.pk)
+            .annotate(now=Now())
+            .values_list("lease_expires_at", "now")
+            .get()
+        )
+
+    monkeypatch.setattr(lease.Cover, "__call__", at_the_send)
+
+    assert connection_refresh(conn.pk, reason="manual", force=True) == Outcome.REFRESHED
+    assert extended == [] and refresh_requests(conn.app) == 1
+    [(expires, now)] = seen
+    # Past the request's deadline by the margin, and not by REFRESH_LEASE_SECONDS: a holder
+    # that dies after sending frees the connection about as soon as with an extension.
+    lasts = (expires - now).total_seconds()
+    floor = settings.PROVIDER_DEADLINE + settings.LEASE_MARGIN_SECONDS
+    assert floor <= lasts <= floor + lease.Cover.window_seconds()
+
+
+@pytest.mark.skipif(database.vendor != "postgresql", reason="the three statements of PostgreSQL")
+def test_a_refresh_is_three_statements_load_take_and_store_with_its_event(
+    make_sandbox_app, mint_connection, django_assert_num_queries
+):
+    conn = mint_connection(make_sandbox_app("manu_online"))
+    with django_assert_num_queries(3) as queries:
+        assert connection_refresh(conn.pk, reason="manual", force=True) == Outcome.REFRESHED
+    load, take, store = (q["sql"] for q in queries.captured_queries)
+    assert "connections_clientsecret" in load and take.startswith("UPDATE")
+    assert store.startswith("WITH") and refresh_requests(conn.app) == 1
 
 
 def test_a_refresh_with_nothing_to_do_sends_nothing_and_lets_the_lease_go(

@@ -9,15 +9,16 @@ import pytest
 from cryptography.fernet import Fernet
 from django.db import IntegrityError
 from django.db import connection as database
+from django.db.models import F
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from connections import audit
-from connections.lifecycle import lease
+from connections.lifecycle import lease, provider_calls
 from connections.lifecycle.store import Stored, store_answer
-from connections.models import AuditEvent, Connection
+from connections.models import AuditEvent, ClientSecret, Connection
 from connections.oauth import TokenSet
-from connections.prepared import PreparedUpdate, PreparedUpdateWithRow, Slot
+from connections.prepared import PreparedSelect, PreparedUpdate, PreparedUpdateWithRow, Slot
 from portal.fields import DecryptionError, Sealed
 from tests import factories
 
@@ -43,6 +44,54 @@ def test_a_load_decrypts_the_tokens_and_brings_the_app_and_tenant(conn, django_a
     assert (loaded.access_token, loaded.refresh_token) == ("access-plain", "refresh-plain-1")
     assert loaded.access_expires_at == conn.access_expires_at  # an aware datetime
     assert loaded._state.adding is False and loaded._state.db == "default"
+
+
+def test_a_prepared_selects_annotations_are_set_on_its_rows(conn):
+    select = PreparedSelect(
+        Connection,
+        lambda: Connection.objects.filter(pk=Slot("id", Connection._meta.get_field("id")))
+        .select_related("app")
+        .annotate(twice=F("version") * 2 + 1),
+    )
+    [row] = select.run(id=conn.pk)
+    assert (row.twice, row.app.pk) == (conn.version * 2 + 1, conn.app_id)
+
+
+@pytest.mark.skipif(database.vendor != "postgresql", reason="secrets join the load on PostgreSQL")
+def test_a_load_brings_the_apps_active_secrets_in_order_for_its_next_call_only(
+    conn, django_assert_num_queries
+):
+    app = conn.app
+    now = timezone.now()
+    made = [
+        ClientSecret.objects.create(
+            app=app, value=f"secret-number-{n}-abcdefgh", last_four=f"{n}fgh", **fields
+        )
+        for n, fields in enumerate(
+            [
+                {"is_primary": True, "created_at": now - timedelta(days=2)},
+                {"created_at": now - timedelta(days=1), "rejected_at": now},
+                {"created_at": now, "revoked_at": now},  # revoked: never tried
+                {"created_at": now - timedelta(hours=1), "label": "spare"},
+            ]
+        )
+    ]
+    expected = list(ClientSecret.active_of(app))
+    assert len(expected) == 3 and made[2] not in expected
+
+    with django_assert_num_queries(1):
+        loaded = lease.load(conn.pk)
+        rows = provider_calls._secret_rows(loaded.app)
+        assert [(s.pk, s.value, s.masked, s.rejected_at, s.label) for s in rows] == [
+            (s.pk, s.value, s.masked, s.rejected_at, s.label) for s in expected
+        ]
+        assert all(s.app is loaded.app and s._state.db == "default" for s in rows)
+
+    ClientSecret.objects.filter(pk=expected[0].pk).update(revoked_at=now)
+    with django_assert_num_queries(1):  # a later call reads them afresh
+        assert [s.pk for s in provider_calls._secret_rows(loaded.app)] == [
+            s.pk for s in expected[1:]
+        ]
 
 
 def test_a_load_decrypts_each_token_when_it_is_first_read(conn):
