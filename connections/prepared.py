@@ -63,9 +63,9 @@ def _execute(db, sql: str, params: list, read: Callable):
     refresh's CPU (Django's own queries keep client-side binding; these statements'
     parameters are typed by their Slots). And one psycopg cursor is kept per database
     connection: Django makes and wraps a new one per statement, which cost about as much CPU
-    as the statement's own round trip (three per refresh on PostgreSQL). What Django's wrapper checks is
-    checked here too (the health check, thread sharing, a broken transaction) and its error
-    classes are raised; where queries are logged or wrapped (DEBUG, assertNumQueries,
+    as the statement's own round trip (three per refresh on PostgreSQL). What Django's wrapper
+    checks is checked here too (the health check, thread sharing, a broken transaction) and
+    its error classes are raised; where queries are logged or wrapped (DEBUG, assertNumQueries,
     connection.execute_wrapper), Django's own cursor runs the statement, so they see it."""
     if db.vendor != "postgresql" or db.queries_logged or db.execute_wrappers:
         cursor = db.cursor() if db.vendor != "postgresql" else _server_binding(db)
