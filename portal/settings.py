@@ -108,6 +108,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# The refresh's hot statements (connections/prepared.py) are prepared on the PostgreSQL
+# server, once per connection. Off behind a pooler that cannot keep prepared statements
+# across transactions (PgBouncer in transaction mode before 1.21).
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 # A worker's threads keep their database connections this long (portal/celery.py): opening
 # one per task cost more CPU than the refresh itself. The web keeps CONN_MAX_AGE.
 WORKER_CONN_MAX_AGE = env.int("WORKER_CONN_MAX_AGE", default=300)

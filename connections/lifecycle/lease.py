@@ -88,7 +88,8 @@ _RELEASE = PreparedUpdate(
 
 
 def _load():
-    return Connection.objects.select_related("app", "tenant").filter(pk=_slot("id"))
+    # order_by(): one row, and the model's ordering would be sorted for it all the same.
+    return Connection.objects.select_related("app", "tenant").filter(pk=_slot("id")).order_by()
 
 
 _LOAD = PreparedSelect(Connection, _load)

@@ -46,6 +46,7 @@ _ACTIVE_SECRETS = PreparedSelect(
 
 
 _SECRET_FIELDS = ClientSecret._meta.concrete_fields
+_SECRET_COLUMNS = [f.attname for f in _SECRET_FIELDS]
 
 
 def secrets_of_the_app() -> ArraySubquery:
@@ -68,7 +69,7 @@ def keep_loaded_secrets(app: PrivateApp, rows: list[dict]) -> None:
             else f.to_python(row[f.attname])
             for f in _SECRET_FIELDS
         ]
-        secret = ClientSecret.from_db(alias, [f.attname for f in _SECRET_FIELDS], values)
+        secret = ClientSecret.from_db(alias, _SECRET_COLUMNS, values)
         secret.app = app
         secrets.append(secret)
     app._loaded_secrets = secrets
