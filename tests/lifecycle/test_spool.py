@@ -13,6 +13,7 @@ from connections.lifecycle import (
     spool,
     spool_replay,
 )
+from connections.lifecycle.store import StoreFailed
 from connections.models import AuditEvent, Connection
 from tests import factories
 from tests.support.lifecycle import (
@@ -37,6 +38,9 @@ def spooled_refresh(conn, *, until_it_gives_up: bool = False):
             refresher.join(30)
     finally:
         accept_writes()
+    if until_it_gives_up:
+        [gave_up] = outcomes
+        assert isinstance(gave_up, StoreFailed), gave_up  # the answer stays in the spool
     return refresher, outcomes
 
 

@@ -57,9 +57,16 @@ def run_concurrently(n: int, fn):
 
 
 def in_thread(fn) -> tuple[threading.Thread, list]:
-    """fn() in a daemon thread; the list gets its result."""
+    """fn() in a daemon thread; the list gets its result, or the exception it raised."""
     result: list = []
-    thread = threading.Thread(target=lambda: result.append(fn()), daemon=True)
+
+    def run() -> None:
+        try:
+            result.append(fn())
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            result.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread, result
 
