@@ -102,6 +102,10 @@ class Slot(Expression):
         return f"%s::{cast}", (_Param(self.name, self.output_field),)
 
 
+#: psycopg's prepare_threshold on a connection whose statements are prepared when asked
+_NEVER_BY_COUNT = 2**31 - 1
+
+
 def _execute(db, sql: str, params: list, read: Callable):
     """Run one statement on `db`; what `read` takes from its cursor (the rowcount, the rows).
 
@@ -138,9 +142,6 @@ def _execute(db, sql: str, params: list, read: Callable):
     with db.wrap_database_errors:
         cursor.execute(sql, params, prepare=settings.DB_PREPARED_STATEMENTS)
         return read(cursor)
-
-
-_NEVER_BY_COUNT = 2**31 - 1
 
 
 def _rowcount(cursor) -> int:
