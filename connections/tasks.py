@@ -68,11 +68,22 @@ def refresh_connections_task(connection_ids: list[int], reason: str = "scheduled
 
 
 def task_batches(connection_ids: list[int]) -> list[list[int]]:
-    """A tick's claim spread over the workers' refresh threads (REFRESH_THREADS tasks, or
-    more of at most REFRESH_TASK_SIZE each), so a small claim still runs side by side."""
-    size = math.ceil(len(connection_ids) / max(1, settings.REFRESH_THREADS))
-    size = max(1, min(settings.REFRESH_TASK_SIZE, size))
-    return [connection_ids[i : i + size] for i in range(0, len(connection_ids), size)]
+    """A tick's claim spread over the workers' refresh threads in whole waves: REFRESH_THREADS
+    tasks (fewer for a small claim), or twice as many, and so on, so that none holds more than
+    REFRESH_TASK_SIZE; their sizes differ by at most one, in claim order.
+
+    Whole waves because a thread refreshes its task's connections one after another: 1,500
+    claimed over 64 threads in tasks of 20 made 75 tasks, and the last 11 ran on 11 threads
+    while 53 stood idle (a third of the round's time at a provider 200 ms away)."""
+    threads = max(1, settings.REFRESH_THREADS)
+    most = max(1, settings.REFRESH_TASK_SIZE)
+    count = min(len(connection_ids), threads * math.ceil(len(connection_ids) / (threads * most)))
+    batches, start = [], 0
+    for index in range(count):
+        size = len(connection_ids) // count + (index < len(connection_ids) % count)
+        batches.append(connection_ids[start : start + size])
+        start += size
+    return batches
 
 
 @shared_task(name="connections.enqueue_due_refreshes")

@@ -274,11 +274,12 @@ LEASE_MARGIN_SECONDS = env.float("LEASE_MARGIN_SECONDS", default=10.0)
 STORE_RETRY_SECONDS = env.float("STORE_RETRY_SECONDS", default=600.0)
 # The token API refreshes one connection on demand at most once per this many seconds.
 ON_DEMAND_REFRESH_FLOOR = env.float("ON_DEMAND_REFRESH_FLOOR", default=5.0)
-# Together they cap how fast due connections are handed to workers: 1,000 per 10 s is 100
-# refreshes/s, enough for 180,000 connections with 30-minute access tokens (200 a minute
-# capped a box at 3.3/s whatever its workers could do). The scan is an index read that a
-# backlog of queued rows does not slow (conn_unqueued_due_idx).
-REFRESH_BATCH_SIZE = env.int("REFRESH_BATCH_SIZE", default=1000)
+# Together they cap how fast due connections are handed to workers: 2,000 per 10 s is 200
+# refreshes/s. A 30-minute access token is refreshed some 23-25 minutes after the last
+# refresh (schedule.py's margin), so 180,000 such connections need about 125/s: 1,000 a tick
+# held a box that refreshes 125/s to 100 (and 200 a minute once held it to 3.3/s). The scan
+# is an index read that a backlog of queued rows does not slow (conn_unqueued_due_idx).
+REFRESH_BATCH_SIZE = env.int("REFRESH_BATCH_SIZE", default=2000)
 REFRESH_BEAT_SECONDS = env.float("REFRESH_BEAT_SECONDS", default=10.0)
 # Each tick's claim goes to workers a few connections to a task, refreshed one after another
 # on a worker thread (a broker message and a database health check per task, not per
