@@ -88,17 +88,6 @@ def refresh_benchmark_setup() -> None:
     worker = [connect(worker_app, user, sandbox_user).pk for _ in range(n + warmup)]
     bare = [connect(bare_app, user, sandbox_user) for _ in range(bare_n)]
     burst = [connect(burst_app, user, sandbox_user).pk for _ in range(burst_n)]
-    latency_ms = int(os.environ.get("BENCH_LATENCY_MS", "0"))
-    if latency_ms:
-        # Every refresh of every loop waits the same time at the provider, as over a WAN.
-        for app in (worker_app, bare_app, burst_app):
-            faults.inject(
-                provider=PROVIDER,
-                client_id=app.client_id,
-                kind="latency",
-                count=LATENCY_CALLS,
-                latency_ms=latency_ms,
-            )
     emit(
         {
             "worker_client_id": worker_app.client_id,
@@ -112,11 +101,30 @@ def refresh_benchmark_setup() -> None:
             "burst_client_id": burst_app.client_id,
             "burst_app_id": burst_app.pk,
             "burst_pks": burst,
+            "client_ids": [app.client_id for app in (worker_app, bare_app, burst_app)],
             "database": connection.vendor,
             "max_connections": _max_connections(),
             "task_size": settings.REFRESH_TASK_SIZE,  # as the worker reads it: same env
         }
     )
+
+
+def refresh_benchmark_latency() -> None:
+    """refresh.py's step before each comparison: every refresh of BENCH_CLIENT_IDS (the
+    worker's, the bare loop's and the burst's apps) waits BENCH_LATENCY_MS at the provider
+    from now on, as over a WAN (0: answered at once)."""
+    latency_ms = int(os.environ["BENCH_LATENCY_MS"])
+    for client_id in json.loads(os.environ["BENCH_CLIENT_IDS"]):
+        faults.clear(provider=PROVIDER, client_id=client_id, kind="latency")
+        if latency_ms:
+            faults.inject(
+                provider=PROVIDER,
+                client_id=client_id,
+                kind="latency",
+                count=LATENCY_CALLS,
+                latency_ms=latency_ms,
+            )
+    emit({"latency_ms": latency_ms})
 
 
 def _max_connections() -> int | None:
